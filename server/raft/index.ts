@@ -1,5 +1,5 @@
 // The Raft core's public surface.
-export { RawNode, bootstrap, type RaftStatus } from './raw-node.ts';
+export { RawNode, bootstrap, bootstrapState, type RaftStatus } from './raw-node.ts';
 export { MemoryStorage, entryBytes, type LogStorage, type InitialState } from './storage.ts';
 export { seededRandom, type Random } from './random.ts';
 export { RaftError, invariant, type RaftErrorCode } from './errors.ts';

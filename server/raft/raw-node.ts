@@ -183,10 +183,20 @@ function sameSoft(a: SoftState, b: SoftState): boolean {
   return a.leader === b.leader && a.role === b.role;
 }
 
-/** Writes a new cluster's initial membership as committed config entries 1..n at term 1, as every member must. */
-export function bootstrap(storage: MemoryStorage, voters: readonly NodeId[]): void {
-  invariant(storage.lastIndex() === 0 && voters.length > 0, 'bootstrap needs empty storage and at least one voter');
+/**
+ * A new cluster's initial membership as committed config entries 1..n at term 1. Every initial member
+ * persists the same entries, so members that join later learn the whole membership history from the log.
+ */
+export function bootstrapState(voters: readonly NodeId[]): { entries: Entry[]; hardState: HardState } {
+  invariant(voters.length > 0 && new Set(voters).size === voters.length, 'bootstrap needs distinct voters');
   const entries: Entry[] = voters.map((node, i) => ({ kind: 'config', term: term(1), index: logIndex(i + 1), change: { type: 'addVoter', node } }));
+  return { entries, hardState: { term: term(1), vote: null, commit: logIndex(voters.length) } };
+}
+
+/** Writes the initial membership (bootstrapState) into empty in-memory storage. */
+export function bootstrap(storage: MemoryStorage, voters: readonly NodeId[]): void {
+  invariant(storage.lastIndex() === 0, 'bootstrap needs empty storage');
+  const { entries, hardState } = bootstrapState(voters);
   storage.append(entries);
-  storage.setHardState({ term: term(1), vote: null, commit: logIndex(voters.length) });
+  storage.setHardState(hardState);
 }

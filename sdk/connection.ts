@@ -1,0 +1,291 @@
+// One logical connection to an ensemble: a WebSocket to one member at a time, many requests in flight,
+// failover to the next endpoint with backoff and jitter, and resending of what is safe to resend.
+
+import { WebSocket } from 'ws';
+import { decodeFrame, encodeFrame } from './protocol/codec.ts';
+import type { Request, ResponseHeader, ServerMessage, WatchPush } from './protocol/messages.ts';
+import { errorFromWire, SynodError } from './errors.ts';
+import { systemDeps, type Deps, type Timer } from './deps.ts';
+
+/** A request without its id: the connection assigns ids. */
+export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
+
+export interface ConnectionOptions {
+  /** `host:port` or `ws://host:port` of each member's client endpoint. */
+  readonly endpoints: readonly string[];
+  readonly requestTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly backoffMinMs: number;
+  readonly backoffMaxMs: number;
+  readonly deps: Deps;
+  /** Runs on every new socket before queued requests go out (say hello, resume watches). */
+  readonly onConnect: (endpoint: string) => Promise<void>;
+  readonly onPush: (push: WatchPush) => void;
+  readonly onDisconnect: () => void;
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+  readonly timeoutMs?: number;
+  /** Whether the request may be sent again after a lost connection or a retryable error. */
+  readonly retry?: boolean;
+}
+
+export interface Answer {
+  readonly header: ResponseHeader;
+  readonly result: unknown;
+}
+
+interface Pending {
+  readonly body: RequestBody;
+  readonly retry: boolean;
+  readonly deadline: number;
+  readonly resolve: (answer: Answer) => void;
+  readonly reject: (error: SynodError) => void;
+  readonly cleanup: () => void;
+  sentOn: WebSocket | null;
+}
+
+export class Connection {
+  private socket: WebSocket | null = null;
+  private connected = false;
+  private connecting = false;
+  private closed = false;
+  private endpointIndex: number;
+  private attempt = 0;
+  private sequence = 0;
+  private readonly pending = new Map<number, Pending>();
+  private outbox: Request[] = [];
+  private flushScheduled = false;
+  private reconnectTimer: Timer | null = null;
+  /** The member this connection talks to now, for status and tests. */
+  endpoint: string | null = null;
+
+  constructor(private readonly options: ConnectionOptions) {
+    if (options.endpoints.length === 0) throw new SynodError('bad_request', 'no endpoints given');
+    this.endpointIndex = options.deps.random.int(options.endpoints.length);
+  }
+
+  /** Sends a request; resolves with the server's answer or rejects with a SynodError. */
+  call(body: RequestBody, options: CallOptions = {}): Promise<Answer> {
+    if (this.closed) return Promise.reject(new SynodError('closed', 'the client is closed'));
+    const { signal } = options;
+    if (signal?.aborted === true) return Promise.reject(new SynodError('aborted', 'the call was aborted'));
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    const clock = this.options.deps.clock;
+    return new Promise<Answer>((resolve, reject) => {
+      const id = ++this.sequence;
+      const onAbort = (): void => settle(new SynodError('aborted', 'the call was aborted'));
+      const timer = clock.setTimeout(() => settle(new SynodError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
+      const settle = (error: SynodError): void => {
+        const entry = this.pending.get(id);
+        if (entry === undefined) return;
+        this.pending.delete(id);
+        entry.cleanup();
+        reject(error);
+      };
+      const entry: Pending = {
+        body,
+        retry: options.retry ?? true,
+        deadline: clock.now() + timeoutMs,
+        resolve,
+        reject,
+        cleanup: () => {
+          clock.clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
+        sentOn: null,
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, entry);
+      this.enqueue(id, entry);
+    });
+  }
+
+  /** Sends a request whose answer nobody waits for (watch cancels). */
+  fireAndForget(body: RequestBody): void {
+    if (this.connected) this.push({ ...body, id: ++this.sequence } as Request);
+  }
+
+  private enqueue(id: number, entry: Pending): void {
+    if (!this.connected || this.socket === null) {
+      this.ensureConnecting();
+      return;
+    }
+    entry.sentOn = this.socket;
+    this.push({ ...entry.body, id } as Request);
+  }
+
+  private push(request: Request): void {
+    this.outbox.push(request);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.options.deps.clock.defer(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0) return;
+    const batch = this.outbox;
+    this.outbox = [];
+    if (this.socket === null || !this.connected) return; // the requests are resent on reconnect
+    this.socket.send(encodeFrame(batch));
+  }
+
+  private ensureConnecting(): void {
+    if (this.connected || this.connecting || this.closed || this.reconnectTimer !== null) return;
+    this.connecting = true;
+    const endpoint = this.options.endpoints[this.endpointIndex % this.options.endpoints.length]!;
+    const url = (endpoint.startsWith('ws') ? endpoint : `ws://${endpoint}`) + '/v1/ws';
+    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024 });
+    socket.binaryType = 'nodebuffer';
+    this.socket = socket;
+    socket.on('open', () => {
+      this.connected = true;
+      this.endpoint = endpoint;
+      this.options
+        .onConnect(endpoint)
+        .then(() => {
+          if (this.socket !== socket) return;
+          this.connecting = false;
+          this.attempt = 0;
+          this.resendPending(socket);
+        })
+        .catch(() => socket.terminate());
+    });
+    socket.on('message', (data: Buffer) => this.receive(data));
+    socket.on('error', () => {});
+    socket.on('close', () => this.onClose(socket));
+  }
+
+  /** For onConnect handlers: a request on the fresh socket, before anything queued goes out. */
+  callDuringConnect(body: RequestBody, timeoutMs = this.options.connectTimeoutMs): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      const id = ++this.sequence;
+      const timer = this.options.deps.clock.setTimeout(() => {
+        this.pending.delete(id);
+        reject(new SynodError('timeout', 'no answer to the handshake'));
+      }, timeoutMs);
+      this.pending.set(id, {
+        body,
+        retry: false,
+        deadline: this.options.deps.clock.now() + timeoutMs,
+        resolve,
+        reject,
+        cleanup: () => this.options.deps.clock.clearTimeout(timer),
+        sentOn: this.socket,
+      });
+      this.push({ ...body, id } as Request);
+    });
+  }
+
+  private resendPending(socket: WebSocket): void {
+    for (const [id, entry] of this.pending) {
+      if (entry.sentOn === socket) continue;
+      entry.sentOn = socket;
+      this.push({ ...entry.body, id } as Request);
+    }
+  }
+
+  private receive(data: Buffer): void {
+    let messages: ServerMessage[];
+    try {
+      messages = decodeFrame(data) as ServerMessage[];
+    } catch {
+      return; // a server never sends malformed frames; if one did, the request times out
+    }
+    for (const message of messages) {
+      if ('watch' in message) {
+        this.options.onPush(message);
+        continue;
+      }
+      const entry = this.pending.get(message.id);
+      if (entry === undefined) continue;
+      if (message.ok) {
+        this.pending.delete(message.id);
+        entry.cleanup();
+        entry.resolve({ header: message.header, result: message.result });
+        continue;
+      }
+      const error = errorFromWire(message.error);
+      if (entry.retry && error.retryable && this.options.deps.clock.now() < entry.deadline) {
+        this.retryLater(message.id, entry, error);
+        continue;
+      }
+      this.pending.delete(message.id);
+      entry.cleanup();
+      entry.reject(error);
+    }
+  }
+
+  /** A retryable answer (no leader yet, leader changed): try again shortly, on another member if told to. */
+  private retryLater(id: number, entry: Pending, error: SynodError): void {
+    const delay = this.backoffMs(Math.min(this.attempt + 1, 6));
+    entry.sentOn = null;
+    this.options.deps.clock.setTimeout(() => {
+      if (this.pending.get(id) !== entry) return;
+      if (error.code === 'unavailable' && this.socket !== null) {
+        this.socket.terminate(); // this member cannot serve: move on
+        return;
+      }
+      this.enqueue(id, entry);
+    }, delay);
+  }
+
+  private onClose(socket: WebSocket): void {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    this.connected = false;
+    this.connecting = false;
+    this.endpoint = null;
+    this.options.onDisconnect();
+    for (const [id, entry] of this.pending) {
+      if (entry.sentOn !== socket && entry.sentOn !== null) continue;
+      entry.sentOn = null;
+      if (!entry.retry) {
+        this.pending.delete(id);
+        entry.cleanup();
+        entry.reject(new SynodError('unavailable', 'the connection closed before an answer came'));
+      }
+    }
+    if (this.closed) return;
+    this.endpointIndex++;
+    const delay = this.backoffMs(this.attempt++);
+    this.reconnectTimer = this.options.deps.clock.setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.pending.size > 0 || this.keepConnected) this.ensureConnecting();
+    }, delay);
+  }
+
+  /** Whether to reconnect even with nothing pending (sessions and watches need a live connection). */
+  keepConnected = true;
+
+  private backoffMs(attempt: number): number {
+    if (attempt === 0) return 0;
+    const base = Math.min(this.options.backoffMaxMs, this.options.backoffMinMs * 2 ** Math.min(attempt - 1, 16));
+    return base / 2 + this.options.deps.random.int(Math.max(1, Math.floor(base / 2)));
+  }
+
+  /** Connects now (otherwise the first call connects). */
+  open(): void {
+    this.ensureConnecting();
+  }
+
+  /** Drops the current socket (tests use it to simulate a lost connection); the connection fails over. */
+  dropSocket(): void {
+    this.socket?.terminate();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.reconnectTimer !== null) this.options.deps.clock.clearTimeout(this.reconnectTimer);
+    const error = new SynodError('closed', 'the client is closed');
+    for (const entry of this.pending.values()) {
+      entry.cleanup();
+      entry.reject(error);
+    }
+    this.pending.clear();
+    this.socket?.close();
+    this.socket = null;
+  }
+}

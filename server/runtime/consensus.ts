@@ -1,0 +1,343 @@
+// Drives one RawNode: the tick timer, the Ready loop (persist, send, apply, advance), proposals and their
+// promises, and batched linearizable reads. Everything impure about consensus lives here.
+
+import { RawNode } from '../raft/raw-node.ts';
+import type { RaftConfigInput } from '../raft/config.ts';
+import type { ConfChange, Entry, LogIndex, Message, NodeId, Ready, Role } from '../raft/types.ts';
+import type { DurableLog as StorageLog } from '../storage/index.ts';
+import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
+import type { Clock, TimerHandle } from './deps.ts';
+import { RuntimeError } from './errors.ts';
+
+/** The durable log as the loop needs it (server/storage's DurableLog): one save per Ready. */
+export type DurableLog = Pick<StorageLog, 'storage' | 'save' | 'saveSnapshot'>;
+
+/** What the replicated application does with committed entries. */
+export interface Application {
+  /** Applies one client command; the result goes to the proposer if it is waiting on this member. */
+  apply(index: LogIndex, command: unknown): unknown;
+  /** Replaces the whole state (a snapshot from the leader, or recovery). */
+  restore(data: Uint8Array, index: LogIndex): void;
+  /** The whole state, for a snapshot at the last applied index. */
+  snapshot(): Uint8Array;
+  /** Membership entries, after the core applied them. */
+  onConfChange(change: ConfChange): void;
+  onRoleChange(role: Role, leader: NodeId | null): void;
+}
+
+export interface ConsensusOptions {
+  readonly raft: RaftConfigInput;
+  readonly log: DurableLog;
+  readonly clock: Clock;
+  readonly tickMs: number;
+  readonly send: (message: Message) => void;
+  readonly app: Application;
+  /** Take a snapshot and compact after this many applied entries. */
+  readonly snapshotEntries: number;
+  readonly proposalTimeoutMs: number;
+}
+
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(error: RuntimeError): void;
+  timer: TimerHandle;
+}
+
+/** The envelope of every proposed command: who proposed it, so that member can answer its client. */
+interface Envelope {
+  readonly origin: string;
+  readonly request: number;
+  readonly command: unknown;
+}
+
+export class Consensus {
+  private readonly raw: RawNode;
+  private readonly proposals = new Map<number, Waiter>();
+  private readonly readBatches = new Map<number, Waiter[]>();
+  private readsWaiting: Waiter[] = [];
+  private readsForIndex: Array<{ index: LogIndex; waiters: Waiter[] }> = [];
+  private requestSequence = 0;
+  private readContext = 0;
+  private loopScheduled = false;
+  private inReady = false;
+  private tickTimer: TimerHandle | null = null;
+  private stopped = false;
+  private lastSnapshotIndex: number;
+  private fatal: Error | null = null;
+  private persistedTerm: number;
+  private persistedVote: NodeId | null;
+  applied: LogIndex;
+  role: Role = 'follower';
+  leader: NodeId | null = null;
+
+  constructor(private readonly options: ConsensusOptions) {
+    this.raw = new RawNode(options.raft);
+    const { hardState } = options.log.storage.initialState();
+    this.persistedTerm = hardState.term;
+    this.persistedVote = hardState.vote;
+    const snapshot = options.log.storage.snapshot();
+    this.lastSnapshotIndex = snapshot.metadata.index;
+    this.applied = snapshot.metadata.index;
+    if (snapshot.metadata.index > 0) options.app.restore(snapshot.data, snapshot.metadata.index);
+  }
+
+  start(): void {
+    const tick = (): void => {
+      if (this.stopped) return;
+      this.raw.tick();
+      this.schedule();
+      this.tickTimer = this.options.clock.setTimeout(tick, this.options.tickMs);
+    };
+    this.tickTimer = this.options.clock.setTimeout(tick, this.options.tickMs);
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.tickTimer !== null) this.options.clock.clearTimeout(this.tickTimer);
+    const error = new RuntimeError('unavailable', 'the member is stopping');
+    for (const waiter of this.proposals.values()) this.fail(waiter, error);
+    this.proposals.clear();
+    this.failReads(error);
+  }
+
+  step(message: Message): void {
+    if (this.stopped) return;
+    this.raw.step(message);
+    this.schedule();
+  }
+
+  status() {
+    return this.raw.status();
+  }
+
+  /** Proposes a command; resolves with its result once applied on this member. */
+  propose(command: unknown, timeoutMs = this.options.proposalTimeoutMs): Promise<unknown> {
+    const request = ++this.requestSequence;
+    const data = encodeFrame({ origin: this.raw.status().id, request, command } satisfies Envelope);
+    return this.submit(request, timeoutMs, () => this.raw.propose(data));
+  }
+
+  proposeConfChange(change: ConfChange): Promise<void> {
+    const result = this.raw.proposeConfChange(change);
+    this.schedule();
+    if (result.status === 'dropped') return Promise.reject(dropError(result.reason, result.leader));
+    // A membership change is confirmed by watching it apply (Application.onConfChange).
+    return Promise.resolve();
+  }
+
+  transferLeadership(target: NodeId): void {
+    this.raw.transferLeadership(target);
+    this.schedule();
+  }
+
+  campaign(): void {
+    this.raw.campaign();
+    this.schedule();
+  }
+
+  private submit(request: number, timeoutMs: number, propose: () => ReturnType<RawNode['propose']>): Promise<unknown> {
+    if (this.fatal !== null) return Promise.reject(new RuntimeError('unavailable', this.fatal.message));
+    return new Promise((resolve, reject) => {
+      const result = propose();
+      if (result.status === 'dropped') {
+        reject(dropError(result.reason, result.leader));
+        return;
+      }
+      const timer = this.options.clock.setTimeout(() => {
+        this.proposals.delete(request);
+        reject(new RuntimeError('timeout', `proposal not applied within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.proposals.set(request, { resolve, reject, timer });
+      this.schedule();
+    });
+  }
+
+  /** Resolves once this member has applied everything committed when the call was made (ReadIndex). */
+  linearizable(timeoutMs = this.options.proposalTimeoutMs): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: () => resolve(),
+        reject,
+        timer: this.options.clock.setTimeout(() => {
+          this.readsWaiting = this.readsWaiting.filter((w) => w !== waiter);
+          for (const batch of this.readBatches.values()) removeFrom(batch, waiter);
+          for (const wait of this.readsForIndex) removeFrom(wait.waiters, waiter);
+          reject(new RuntimeError('timeout', `read not confirmed within ${timeoutMs} ms`));
+        }, timeoutMs),
+      };
+      // Reads that arrive in the same turn share one ReadIndex request.
+      this.readsWaiting.push(waiter);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.loopScheduled || this.stopped) return;
+    this.loopScheduled = true;
+    this.options.clock.defer(() => {
+      this.loopScheduled = false;
+      void this.drive();
+    });
+  }
+
+  private issueReads(): void {
+    if (this.readsWaiting.length === 0) return;
+    const context = ++this.readContext;
+    const batch = this.readsWaiting;
+    this.readsWaiting = [];
+    if (!this.raw.readIndex(context)) {
+      const error = new RuntimeError('no_leader', 'no leader is known to confirm the read', { leader: null });
+      for (const waiter of batch) this.fail(waiter, error);
+      return;
+    }
+    this.readBatches.set(context, batch);
+  }
+
+  private async drive(): Promise<void> {
+    if (this.inReady || this.stopped) return;
+    this.inReady = true;
+    try {
+      // Each pass picks up what arrived while the previous Ready was being persisted: that is group commit.
+      for (;;) {
+        this.issueReads();
+        if (this.stopped || !this.raw.hasReady()) break;
+        await this.handleReady(this.raw.ready());
+      }
+    } catch (error) {
+      this.crash(error);
+    } finally {
+      this.inReady = false;
+    }
+  }
+
+  private async handleReady(ready: Ready): Promise<void> {
+    if (ready.softState !== null) this.onSoftState(ready.softState.role, ready.softState.leader);
+    // A leader may replicate before its own fsync (Raft dissertation §10.2.1): it counts itself toward
+    // commitment only once persisted. Anything that depends on a new term or vote waits for the disk.
+    const hard = ready.hardState;
+    const termOrVoteChanged = hard !== null && (hard.term !== this.persistedTerm || hard.vote !== this.persistedVote);
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const message of ready.messages) {
+      if (!termOrVoteChanged && this.role === 'leader' && (message.type === 'append' || message.type === 'heartbeat')) early.push(message);
+      else late.push(message);
+    }
+    for (const message of early) this.options.send(message);
+    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+      await this.options.log.save(ready);
+      if (ready.hardState !== null) {
+        this.persistedTerm = ready.hardState.term;
+        this.persistedVote = ready.hardState.vote;
+      }
+    }
+    for (const message of late) this.options.send(message);
+    if (ready.snapshot !== null) {
+      this.options.app.restore(ready.snapshot.data, ready.snapshot.metadata.index);
+      this.applied = ready.snapshot.metadata.index;
+      this.lastSnapshotIndex = ready.snapshot.metadata.index;
+    }
+    this.applyEntries(ready.committedEntries);
+    for (const state of ready.readStates) {
+      const batch = this.readBatches.get(state.context);
+      if (batch === undefined) continue;
+      this.readBatches.delete(state.context);
+      this.readsForIndex.push({ index: state.index, waiters: batch });
+    }
+    this.raw.advance(ready);
+    for (const entry of ready.committedEntries) if (entry.kind === 'config') this.options.app.onConfChange(entry.change);
+    this.serveReads();
+    await this.maybeSnapshot();
+  }
+
+  private applyEntries(entries: readonly Entry[]): void {
+    const self = this.raw.status().id;
+    for (const entry of entries) {
+      this.applied = entry.index;
+      if (entry.kind !== 'normal' || entry.data.byteLength === 0) continue;
+      const envelope = decodeFrame(entry.data) as Envelope;
+      const result = this.options.app.apply(entry.index, envelope.command);
+      if (envelope.origin !== self) continue;
+      const waiter = this.proposals.get(envelope.request);
+      if (waiter === undefined) continue;
+      this.proposals.delete(envelope.request);
+      this.options.clock.clearTimeout(waiter.timer);
+      waiter.resolve(result);
+    }
+  }
+
+  private serveReads(): void {
+    if (this.readsForIndex.length === 0) return;
+    const still: typeof this.readsForIndex = [];
+    for (const wait of this.readsForIndex) {
+      if (wait.index > this.applied) {
+        still.push(wait);
+        continue;
+      }
+      for (const waiter of wait.waiters) {
+        this.options.clock.clearTimeout(waiter.timer);
+        waiter.resolve(undefined);
+      }
+    }
+    this.readsForIndex = still;
+  }
+
+  private onSoftState(role: Role, leader: NodeId | null): void {
+    const leaderChanged = leader !== this.leader;
+    this.role = role;
+    this.leader = leader;
+    if (leaderChanged) {
+      // Forwarded proposals and reads may have been lost with the old leader. Failing them now (rather than
+      // at their timeout) lets clients retry at once; retries are idempotent (client id + sequence).
+      const error = new RuntimeError('leader_changed', 'the leader changed; retry', { leader });
+      for (const [request, waiter] of this.proposals) {
+        this.fail(waiter, error);
+        this.proposals.delete(request);
+      }
+      this.failReads(error);
+    }
+    this.options.app.onRoleChange(role, leader);
+  }
+
+  private failReads(error: RuntimeError): void {
+    for (const batch of this.readBatches.values()) for (const waiter of batch) this.fail(waiter, error);
+    this.readBatches.clear();
+    for (const wait of this.readsForIndex) for (const waiter of wait.waiters) this.fail(waiter, error);
+    this.readsForIndex = [];
+  }
+
+  private fail(waiter: Waiter, error: RuntimeError): void {
+    this.options.clock.clearTimeout(waiter.timer);
+    waiter.reject(error);
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.applied - this.lastSnapshotIndex < this.options.snapshotEntries) return;
+    const index = this.applied;
+    const snapshot = this.options.log.storage.createSnapshot(index, this.raw.status().confState, this.options.app.snapshot());
+    this.lastSnapshotIndex = index;
+    // The log keeps some entries before the snapshot in memory so a slightly lagging follower needs none.
+    await this.options.log.saveSnapshot(snapshot);
+  }
+
+  /** A storage failure (an fsync error above all) is fatal: the member stops rather than risk its promises. */
+  private crash(error: unknown): void {
+    this.fatal = error instanceof Error ? error : new Error(String(error));
+    this.stop();
+    this.onFatal?.(this.fatal);
+  }
+
+  onFatal: ((error: Error) => void) | undefined;
+}
+
+function dropError(reason: string, leader: NodeId | null): RuntimeError {
+  if (reason === 'no_leader') return new RuntimeError('no_leader', 'no leader is known; retry', { leader });
+  if (reason === 'transferring') return new RuntimeError('leader_changed', 'leadership is being transferred; retry', { leader });
+  if (reason === 'config_pending') return new RuntimeError('too_many_requests', 'a membership change is already in progress');
+  return new RuntimeError('bad_request', `proposal dropped: ${reason}`);
+}
+
+function removeFrom<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}

@@ -1,0 +1,216 @@
+// The client endpoint: WebSocket with CBOR frames (each frame an array of messages, so many requests and
+// responses share a frame), an HTTP JSON gateway, and /health, /status, /metrics. Backpressure: a client
+// that stops reading is cut off once its buffer passes a bound; it never grows our memory without limit.
+
+import { App, us_listen_socket_close, us_socket_local_port, type HttpResponse, type us_listen_socket, type WebSocket } from 'uWebSockets.js';
+import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
+
+export interface ClientLimits {
+  /** Largest frame a client may send. */
+  readonly frameBytesMax: number;
+  /** Bytes buffered toward one client before it is disconnected as too slow. */
+  readonly connectionBufferBytesMax: number;
+  /** Largest HTTP body accepted by the gateway. */
+  readonly httpBodyBytesMax: number;
+}
+
+export const clientLimitDefaults: ClientLimits = {
+  frameBytesMax: 4 * 1024 * 1024,
+  connectionBufferBytesMax: 16 * 1024 * 1024,
+  httpBodyBytesMax: 4 * 1024 * 1024,
+};
+
+/** One client connection as the request handler sees it. */
+export interface ClientConnection {
+  readonly id: number;
+  /** Queues a message (response or watch push); messages queued in one turn leave as one frame. */
+  push(message: unknown): void;
+  /** Whether the connection is still open. */
+  readonly open: boolean;
+}
+
+export interface ClientHandler {
+  open(connection: ClientConnection): void;
+  /** Handles one decoded request; answers by `connection.push`. Must never throw. */
+  request(connection: ClientConnection, request: unknown): void;
+  close(connection: ClientConnection): void;
+  /** The HTTP JSON gateway: one request, one answer. */
+  http(request: unknown): Promise<{ status: number; body: unknown }>;
+  health(): { status: number; body: unknown };
+  status(): unknown;
+  metrics(): Promise<string>;
+}
+
+interface SocketData {
+  connection: Connection | null;
+}
+
+class Connection implements ClientConnection {
+  open = true;
+  private queue: unknown[] = [];
+  private scheduled = false;
+
+  constructor(
+    readonly id: number,
+    private readonly socket: WebSocket<SocketData>,
+  ) {}
+
+  push(message: unknown): void {
+    if (!this.open) return;
+    this.queue.push(message);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (!this.open || this.queue.length === 0) return;
+    const frame = encodeFrame(this.queue);
+    this.queue = [];
+    // With closeOnBackpressureLimit, uWebSockets.js closes a socket whose buffer passes maxBackpressure.
+    this.socket.send(frame, true);
+  }
+}
+
+export class ClientServer {
+  private readonly limits: ClientLimits;
+  private listenSocket: us_listen_socket | null = null;
+  private connectionSequence = 0;
+  private readonly sockets = new Set<WebSocket<SocketData>>();
+  port = 0;
+
+  constructor(
+    private readonly host: string,
+    private readonly requestedPort: number,
+    private readonly handler: ClientHandler,
+    limits: Partial<ClientLimits> = {},
+  ) {
+    this.limits = { ...clientLimitDefaults, ...limits };
+  }
+
+  async listen(): Promise<void> {
+    const handler = this.handler;
+    const app = App()
+      .ws<SocketData>('/v1/ws', {
+        maxPayloadLength: this.limits.frameBytesMax,
+        maxBackpressure: this.limits.connectionBufferBytesMax,
+        closeOnBackpressureLimit: true,
+        idleTimeout: 0,
+        upgrade: (res, req, context) => {
+          res.upgrade<SocketData>({ connection: null }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+        },
+        open: (ws) => {
+          const connection = new Connection(++this.connectionSequence, ws);
+          ws.getUserData().connection = connection;
+          this.sockets.add(ws);
+          handler.open(connection);
+        },
+        message: (ws, data) => {
+          const connection = ws.getUserData().connection;
+          if (connection === null) return;
+          let messages: unknown;
+          try {
+            messages = decodeFrame(new Uint8Array(data));
+          } catch {
+            connection.push({ id: 0, ok: false, error: { code: 'bad_request', message: 'malformed frame: not CBOR' } });
+            return;
+          }
+          if (!Array.isArray(messages)) messages = [messages];
+          for (const request of messages as unknown[]) handler.request(connection, request);
+        },
+        close: (ws) => {
+          const connection = ws.getUserData().connection;
+          this.sockets.delete(ws);
+          if (connection === null) return;
+          connection.open = false;
+          handler.close(connection);
+        },
+      })
+      .get('/health', (res) => {
+        const { status, body } = handler.health();
+        sendJson(res, status, body);
+      })
+      .get('/status', (res) => sendJson(res, 200, handler.status()))
+      .get('/metrics', (res) => {
+        let aborted = false;
+        res.onAborted(() => (aborted = true));
+        void handler.metrics().then((text) => {
+          if (aborted) return;
+          res.cork(() => res.writeHeader('content-type', 'text/plain; version=0.0.4').end(text));
+        });
+      })
+      .post('/v1/:op', (res, req) => {
+        const op = req.getParameter(0);
+        readBody(res, this.limits.httpBodyBytesMax, (body, error) => {
+          if (error !== null) {
+            sendJson(res, 413, { ok: false, error: { code: 'value_too_large', message: error } });
+            return;
+          }
+          let request: unknown;
+          try {
+            request = body.length === 0 ? {} : JSON.parse(body);
+            if (typeof request !== 'object' || request === null || Array.isArray(request)) throw new Error('not an object');
+          } catch {
+            sendJson(res, 400, { ok: false, error: { code: 'bad_request', message: 'the body must be a JSON object' } });
+            return;
+          }
+          void handler.http({ ...(request as object), op, id: 1 }).then(({ status, body: answer }) => sendJson(res, status, answer));
+        });
+      })
+      .any('/*', (res) => sendJson(res, 404, { ok: false, error: { code: 'bad_request', message: 'unknown path' } }));
+    await new Promise<void>((resolve, reject) => {
+      app.listen(this.host, this.requestedPort, (socket) => {
+        if (socket === false) {
+          reject(new Error(`cannot listen for clients on ${this.host}:${this.requestedPort}`));
+          return;
+        }
+        this.listenSocket = socket;
+        this.port = us_socket_local_port(socket);
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    if (this.listenSocket !== null) us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    for (const ws of this.sockets) ws.end(1001, 'member stopping');
+    this.sockets.clear();
+  }
+}
+
+function sendJson(res: HttpResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, jsonReplacer);
+  res.cork(() => {
+    res.writeStatus(`${status} ${status === 200 ? 'OK' : 'Error'}`).writeHeader('content-type', 'application/json').end(text);
+  });
+}
+
+/** Bytes become base64 in JSON; bigints become strings. */
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+function readBody(res: HttpResponse, bytesMax: number, done: (body: string, error: string | null) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  res.onAborted(() => (finished = true));
+  res.onData((chunk, isLast) => {
+    if (finished) return;
+    size += chunk.byteLength;
+    if (size > bytesMax) {
+      finished = true;
+      done('', `request body larger than ${bytesMax} bytes`);
+      return;
+    }
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) {
+      finished = true;
+      done(Buffer.concat(chunks).toString('utf8'), null);
+    }
+  });
+}
