@@ -421,9 +421,14 @@ export class Raft {
     this.broadcastPending = true;
   }
 
-  /** Sends what accumulated since the last flush: new entries, and the commit index when it moved. */
-  flushBroadcast(): void {
-    if (!this.broadcastPending || this.role !== 'leader') return;
+  /**
+   * Sends what accumulated since the last flush: new entries, the commit index when it moved, and one
+   * ReadIndex round for every read queued meanwhile.
+   */
+  flush(): void {
+    if (this.role !== 'leader') return;
+    if (this.readRound === null && this.readsQueued.length > 0) this.startReadRound();
+    if (!this.broadcastPending) return;
     this.broadcastPending = false;
     for (const [id, pr] of this.progress) if (id !== this.id) this.sendAppend(id, pr, true);
   }
@@ -534,14 +539,14 @@ export class Raft {
     if (pr === undefined) return;
     pr.recentActive = true;
     pr.probeSent = false;
-    if (pr.match < this.log.lastIndex()) this.sendAppend(from, pr, false);
+    // Possibly empty: a follower whose appends were lost rejects it, and the leader probes back and resends.
+    if (pr.match < this.log.lastIndex()) this.sendAppend(from, pr, true);
     const round = this.readRound;
     if (round === null || context !== round.sequence || !this.voters.has(from)) return;
     round.acks.add(from);
     if (round.acks.size < quorumSize(this.voters.size)) return;
     this.readRound = null;
     for (const read of round.reads) this.answerRead(read);
-    if (this.readsQueued.length > 0) this.startReadRound();
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -691,8 +696,7 @@ export class Raft {
       this.answerRead(read);
       return;
     }
-    this.readsQueued.push(read);
-    if (this.readRound === null) this.startReadRound();
+    this.readsQueued.push(read); // the round starts at the next flush, shared by every read queued by then
   }
 
   private releaseReadsBeforeCommit(): void {
@@ -701,7 +705,7 @@ export class Raft {
     for (const read of reads) this.handleReadIndex(read.from, read.context);
   }
 
-  /** Every read queued so far shares one heartbeat round: later reads wait for the next round. */
+  /** Every read queued so far shares one heartbeat round; reads that come later wait for the next one. */
   private startReadRound(): void {
     this.readRound = { sequence: ++this.readSequence, acks: new Set([this.id]), reads: this.readsQueued };
     this.readsQueued = [];

@@ -84,7 +84,7 @@ export class RawNode {
   hasReady(): boolean {
     if (this.outstanding !== null) return false;
     const raft = this.raft;
-    raft.flushBroadcast();
+    raft.flush();
     return (
       raft.messages.length > 0 ||
       raft.readStates.length > 0 ||
@@ -99,7 +99,7 @@ export class RawNode {
   ready(): Ready {
     invariant(this.outstanding === null, 'ready() called again before advance()');
     const raft = this.raft;
-    raft.flushBroadcast();
+    raft.flush();
     const soft = this.softState();
     const hard = this.hardState();
     const entries = [...raft.log.unstableEntries()];
