@@ -16,6 +16,12 @@ export interface NodeStat {
   readonly numChildren: number;
   readonly dataLength: number;
   readonly mode: NodeMode;
+  readonly sequential: boolean;
+  /** For TTL nodes: removed after this long without a change (when childless); else 0. */
+  readonly ttlMs: number;
+  /** Leader time (ms since the epoch) of the creating and the last data-changing write. */
+  readonly ctimeMs: number;
+  readonly mtimeMs: number;
 }
 
 export interface NodeData {
@@ -34,13 +40,11 @@ export interface ResponseHeader {
 export type CompareTarget = 'exists' | 'version' | 'modRevision' | 'createRevision' | 'value';
 export type CompareOperator = '=' | '!=' | '<' | '>';
 
-export interface Compare {
-  readonly path: string;
-  readonly target: CompareTarget;
-  readonly operator: CompareOperator;
-  /** A boolean for `exists`, a number for the counters, bytes for `value`. */
-  readonly value: boolean | number | Uint8Array;
-}
+/** A transaction guard; a missing node has version and revisions 0, and fails every `value` compare. */
+export type Compare =
+  | { readonly path: string; readonly target: 'exists'; readonly op: '=' | '!='; readonly value: boolean }
+  | { readonly path: string; readonly target: 'version' | 'modRevision' | 'createRevision'; readonly op: CompareOperator; readonly value: number }
+  | { readonly path: string; readonly target: 'value'; readonly op: CompareOperator; readonly value: Uint8Array };
 
 export interface CreateOptions {
   readonly mode?: NodeMode;
@@ -68,7 +72,8 @@ export interface WatchEvent {
   /** Stat after the change (before it, for a delete). */
   readonly stat: NodeStat;
   readonly data: Uint8Array;
-  readonly prevData?: Uint8Array;
+  /** On `set` events of watches that asked for it: the data before. */
+  readonly prevData: Uint8Array | null;
 }
 
 interface RequestBase {

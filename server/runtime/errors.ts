@@ -19,6 +19,7 @@ export const errorCodes = [
   'timeout',
   'unavailable',
   'stale_sequence',
+  'no_children_for_ephemerals',
   'internal',
 ] as const;
 

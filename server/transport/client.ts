@@ -111,7 +111,8 @@ export class ClientServer {
           if (connection === null) return;
           let messages: unknown;
           try {
-            messages = decodeFrame(new Uint8Array(data));
+            // uWebSockets.js reuses `data` after this callback; decoded byte strings must not point into it.
+            messages = decodeFrame(new Uint8Array(data.slice(0)));
           } catch {
             connection.push({ id: 0, ok: false, error: { code: 'bad_request', message: 'malformed frame: not CBOR' } });
             return;

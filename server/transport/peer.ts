@@ -87,7 +87,8 @@ export class PeerTransport<Item> {
       message: (ws, data) => {
         let items: Item[];
         try {
-          items = decodeFrame(new Uint8Array(data)) as Item[];
+          // uWebSockets.js reuses `data` after this callback; decoded byte strings must not point into it.
+          items = decodeFrame(new Uint8Array(data.slice(0))) as Item[];
           if (!Array.isArray(items)) throw new Error('a peer frame is an array');
         } catch {
           ws.end(1003, 'bad_request: malformed frame');

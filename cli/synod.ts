@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// `synod`: runs one member (`start`) or a local ensemble of member processes (`dev`).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { configFromEnv, configFromFile, resolveMemberConfig, type ConfigInput } from '../server/runtime/config.ts';
+import { startMember } from '../server/runtime/member.ts';
+
+const program = new Command('synod').description('Run Synod members: one (start) or a local ensemble (dev).');
+
+program
+  .command('version')
+  .description('Print the version.')
+  .action(async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    console.log(`synod ${pkg.version}`);
+  });
+
+program
+  .command('start')
+  .description('Run one member in the foreground until SIGTERM or SIGINT.')
+  .option('--config <file>', 'JSON config file (flags and SYNOD_* variables override it)')
+  .option('--name <name>', 'member name, unique in the cluster')
+  .option('--data-dir <dir>', 'data directory of this member')
+  .option('--listen-client <host:port>', 'address for clients')
+  .option('--listen-peer <host:port>', 'address for peers')
+  .option('--advertise-client <host:port>', 'client address given to others')
+  .option('--initial-cluster <list>', 'NAME=HOST:PORT,... peer addresses of the initial members')
+  .option('--join', 'join an existing cluster (after memberAdd) instead of forming one')
+  .option('--cluster-token <token>', 'shared secret of the cluster')
+  .option('--tick-ms <ms>', 'Raft tick interval')
+  .option('--election-ticks <n>', 'election timeout in ticks')
+  .addHelpText('after', '\nExample:\n  synod start --name n1 --data-dir /var/lib/synod/n1 --listen-client 127.0.0.1:4401 \\\n    --listen-peer 127.0.0.1:4501 --initial-cluster n1=127.0.0.1:4501,n2=127.0.0.1:4502,n3=127.0.0.1:4503')
+  .action(async (flags: Record<string, unknown>) => {
+    const file: ConfigInput = typeof flags['config'] === 'string' ? configFromFile(flags['config']) : {};
+    const { config: _file, ...rest } = flags;
+    const config = resolveMemberConfig(file, configFromEnv(process.env), rest);
+    mkdirSync(config.dataDir, { recursive: true });
+    const member = await startMember(config);
+    console.log(`synod member ${config.name}: clients on ${config.listenClient}, peers on ${config.listenPeer}, data in ${config.dataDir}`);
+    const stop = (): void => {
+      member.stop().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    const error = await member.stopped;
+    if (error !== null) {
+      console.error(`synod member ${config.name} stopped: ${error.message}`);
+      process.exit(2);
+    }
+    process.exit(0);
+  });
+
+program
+  .command('dev')
+  .description('Run a local ensemble, each member its own process, until Ctrl-C.')
+  .addOption(new Option('--members <n>', 'ensemble size').choices(['1', '3', '5']).default('3'))
+  .option('--data-dir <dir>', 'folder for every member\'s data', './synod-data')
+  .option('--client-port <port>', 'first client port (then +1 per member)', '4401')
+  .option('--peer-port <port>', 'first peer port (then +1 per member)', '4501')
+  .addHelpText('after', '\nExample:\n  synod dev --members 5')
+  .action((flags: { members: string; dataDir: string; clientPort: string; peerPort: string }) => {
+    const count = Number(flags.members);
+    const names = Array.from({ length: count }, (_, i) => `n${i + 1}`);
+    const cluster = names.map((name, i) => `${name}=127.0.0.1:${Number(flags.peerPort) + i}`).join(',');
+    const script = fileURLToPath(import.meta.url);
+    const children: ChildProcess[] = names.map((name, i) =>
+      spawn(
+        process.execPath,
+        [...process.execArgv, script, 'start', '--name', name, '--data-dir', join(resolve(flags.dataDir), name), '--listen-client', `127.0.0.1:${Number(flags.clientPort) + i}`, '--listen-peer', `127.0.0.1:${Number(flags.peerPort) + i}`, '--initial-cluster', cluster],
+        { stdio: 'inherit' },
+      ),
+    );
+    const endpoints = names.map((_, i) => `127.0.0.1:${Number(flags.clientPort) + i}`).join(',');
+    console.log(`synod dev: ${count} members, data under ${resolve(flags.dataDir)}`);
+    console.log(`  endpoints: ${endpoints}   (export SYNOD_ENDPOINTS=${endpoints})`);
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      for (const child of children) child.kill('SIGTERM');
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    let exited = 0;
+    for (const child of children) {
+      child.on('exit', () => {
+        if (++exited === children.length) process.exit(0);
+        if (!stopping) console.error('synod dev: a member exited; the others keep running (Ctrl-C stops all)');
+      });
+    }
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,81 @@
+// What a member replicates: the state machine (tree, leases, idempotency, history) plus the registry of
+// member addresses, which must survive snapshots just as the tree does.
+
+import { Decoder, Encoder } from 'cbor-x';
+import type { ConfChange, LogIndex, NodeId, Role } from '../raft/types.ts';
+import { restore, snapshot, StateMachine, type ApplyResult, type Command, type StateConfigInput } from '../state/index.ts';
+import type { Application } from './consensus.ts';
+
+export interface MemberAddress {
+  readonly peerUrl: string;
+  readonly clientUrl: string;
+}
+
+/** Registry changes travel through the log like tree commands, before the membership change they describe. */
+export type RegistryCommand =
+  | { readonly op: 'memberSet'; readonly name: string; readonly peerUrl: string; readonly clientUrl: string }
+  | { readonly op: 'memberDelete'; readonly name: string };
+
+export type ReplicatedCommand = Command | RegistryCommand;
+
+export interface AppHooks {
+  onApplied(command: Command, applied: ApplyResult): void;
+  onRegistryChange(): void;
+  onRestore(): void;
+  onConfChange(change: ConfChange): void;
+  onRoleChange(role: Role, leader: NodeId | null): void;
+}
+
+const codecOptions = { useRecords: false, mapsAsObjects: true, tagUint8Array: false } as const;
+const encoder = new Encoder(codecOptions);
+const decoder = new Decoder(codecOptions);
+const snapshotFormat = 'synod.member';
+
+export class ReplicatedApp implements Application {
+  machine: StateMachine;
+  readonly members = new Map<string, MemberAddress>();
+
+  constructor(
+    private readonly stateConfig: StateConfigInput,
+    initialMembers: ReadonlyMap<string, MemberAddress>,
+    private readonly hooks: AppHooks,
+  ) {
+    this.machine = new StateMachine(stateConfig);
+    for (const [name, address] of initialMembers) this.members.set(name, address);
+  }
+
+  apply(index: LogIndex, raw: unknown): unknown {
+    const command = raw as ReplicatedCommand;
+    if (command.op === 'memberSet' || command.op === 'memberDelete') {
+      if (command.op === 'memberSet') this.members.set(command.name, { peerUrl: command.peerUrl, clientUrl: command.clientUrl });
+      else this.members.delete(command.name);
+      this.machine.skip(index);
+      this.hooks.onRegistryChange();
+      return { revision: this.machine.revision, result: { ok: true, op: command.op }, events: [] };
+    }
+    const applied = this.machine.apply(index, command);
+    this.hooks.onApplied(command, applied);
+    return applied;
+  }
+
+  restore(data: Uint8Array): void {
+    const decoded = decoder.decode(data) as { format: string; machine: Uint8Array; members: Array<[string, MemberAddress]> };
+    if (decoded.format !== snapshotFormat) throw new Error(`snapshot format ${String(decoded.format)} is not ${snapshotFormat}`);
+    this.machine = restore(decoded.machine, { config: this.stateConfig });
+    this.members.clear();
+    for (const [name, address] of decoded.members) this.members.set(name, address);
+    this.hooks.onRestore();
+  }
+
+  snapshot(): Uint8Array {
+    return encoder.encode({ format: snapshotFormat, machine: snapshot(this.machine), members: [...this.members] });
+  }
+
+  onConfChange(change: ConfChange): void {
+    this.hooks.onConfChange(change);
+  }
+
+  onRoleChange(role: Role, leader: NodeId | null): void {
+    this.hooks.onRoleChange(role, leader);
+  }
+}

@@ -1,0 +1,285 @@
+// One member of an ensemble: storage, consensus, the replicated application, the watch hub, the lease
+// keeper, and the peer and client endpoints, wired together. `startMember` is the embedding entry point.
+
+import { bootstrapState } from '../raft/raw-node.ts';
+import type { ConfChange, Message, NodeId, Role } from '../raft/types.ts';
+import { nodeId } from '../raft/types.ts';
+import { openLog, realDisk, type DurableLog } from '../storage/index.ts';
+import type { ApplyResult, Command, LeaseId } from '../state/index.ts';
+import { ClientServer } from '../transport/client.ts';
+import { PeerTransport } from '../transport/peer.ts';
+import { ReplicatedApp, type MemberAddress, type ReplicatedCommand } from './app.ts';
+import type { MemberConfig } from './config.ts';
+import { hostPort } from './config.ts';
+import { Consensus } from './consensus.ts';
+import { systemClock, systemRandom, type Clock, type TimerHandle } from './deps.ts';
+import { LeaseKeeper } from './lease-keeper.ts';
+import { Metrics } from './metrics.ts';
+import { RequestHandler } from './requests.ts';
+import { WatchHub } from './watch-hub.ts';
+
+/** What members say to each other besides Raft: keep-alives forwarded to the leader, a removal notice. */
+export type PeerItem =
+  | { readonly kind: 'raft'; readonly message: Message }
+  | { readonly kind: 'keepAlive'; readonly leaseIds: readonly number[] }
+  | { readonly kind: 'removed' };
+
+export interface MemberHandle extends AsyncDisposable {
+  readonly name: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  /** Stops gracefully: hands leadership over if leader, flushes and closes the log, closes the endpoints. */
+  stop(): Promise<void>;
+  /** Resolves when the member stops on its own (removed from the cluster, or a fatal storage error). */
+  readonly stopped: Promise<Error | null>;
+  status(): ReturnType<Member['status']>;
+}
+
+export class Member {
+  readonly app: ReplicatedApp;
+  readonly consensus: Consensus;
+  readonly hub: WatchHub;
+  readonly keeper: LeaseKeeper;
+  readonly metrics: Metrics;
+  readonly peers: PeerTransport<PeerItem>;
+  readonly clients: ClientServer;
+  private readonly requests: RequestHandler;
+  private readonly keepAlivesToForward = new Set<number>();
+  /** One pending timer per recurring job. */
+  private readonly timers = new Map<string, TimerHandle>();
+  private stopping = false;
+  private resolveStopped!: (error: Error | null) => void;
+  readonly stopped = new Promise<Error | null>((resolve) => (this.resolveStopped = resolve));
+
+  constructor(
+    readonly config: MemberConfig,
+    readonly log: DurableLog,
+    readonly clock: Clock,
+  ) {
+    const initialMembers = new Map<string, MemberAddress>();
+    for (const [name, peerUrl] of config.initialCluster) {
+      initialMembers.set(name, { peerUrl, clientUrl: config.initialClientUrls.get(name) ?? (name === config.name ? config.advertiseClient : '') });
+    }
+    this.metrics = new Metrics();
+    this.app = new ReplicatedApp(
+      { dataBytesMax: config.limits.valueBytesMax, pathBytesMax: config.limits.pathBytesMax, txnOpsMax: config.limits.txnOpsMax, historyRevisionsMax: config.historyRevisions },
+      initialMembers,
+      {
+        onApplied: (command, applied) => this.onApplied(command, applied),
+        onRegistryChange: () => this.connectPeers(),
+        onRestore: () => this.hub.resetAll('the member installed a snapshot; resume the watch'),
+        onConfChange: (change) => this.onConfChange(change),
+        onRoleChange: (role, leader) => this.onRoleChange(role, leader),
+      },
+    );
+    this.hub = new WatchHub(this.app);
+    this.keeper = new LeaseKeeper(clock, (leaseIds) => this.proposeInternal({ op: 'leaseExpire', leaseIds }), 1000);
+    this.consensus = new Consensus({
+      raft: { id: nodeId(config.name), storage: log.storage, random: systemRandom, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      log,
+      clock,
+      tickMs: config.tickMs,
+      send: (message) => this.peers.send(message.to, { kind: 'raft', message }),
+      app: this.app,
+      snapshotEntries: config.snapshotEntries,
+      proposalTimeoutMs: config.proposalTimeoutMs,
+    });
+    this.consensus.onFatal = (error) => void this.shutdown(error);
+    const peer = hostPort(config.listenPeer);
+    this.peers = new PeerTransport<PeerItem>({
+      self: config.name,
+      host: peer.host,
+      port: peer.port,
+      clusterToken: config.clusterToken,
+      random: systemRandom,
+      onItems: (from, items) => this.onPeerItems(from, items),
+    });
+    this.requests = new RequestHandler(this);
+    const client = hostPort(config.listenClient);
+    this.clients = new ClientServer(client.host, client.port, this.requests, {
+      frameBytesMax: config.limits.requestBytesMax,
+      connectionBufferBytesMax: config.limits.connectionBufferBytesMax,
+      httpBodyBytesMax: config.limits.requestBytesMax,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.peers.listen();
+    await this.clients.listen();
+    this.connectPeers();
+    this.consensus.start();
+    this.every('tick', this.config.tickMs, () => this.onTick());
+    this.every('progress', this.config.watchProgressMs, () => this.hub.progress());
+    this.every('sweep', 1000, () => this.sweep());
+  }
+
+  private every(name: string, intervalMs: number, work: () => void): void {
+    const run = (): void => {
+      if (this.stopping) return;
+      work();
+      this.timers.set(name, this.clock.setTimeout(run, intervalMs));
+    };
+    this.timers.set(name, this.clock.setTimeout(run, intervalMs));
+  }
+
+  private onTick(): void {
+    this.keeper.check();
+    if (this.keepAlivesToForward.size > 0 && this.consensus.leader !== null && this.consensus.role !== 'leader') {
+      this.peers.send(this.consensus.leader, { kind: 'keepAlive', leaseIds: [...this.keepAlivesToForward] });
+    }
+    this.keepAlivesToForward.clear();
+  }
+
+  private sweep(): void {
+    if (this.consensus.role === 'leader') this.proposeInternal({ op: 'sweep' }).catch(() => {});
+  }
+
+  /** Proposes a command of the member itself (not of a client): no idempotency record. */
+  proposeInternal(command: { op: 'leaseExpire'; leaseIds: LeaseId[] } | { op: 'sweep' } | ReplicatedCommand): Promise<unknown> {
+    return this.consensus.propose({ ...command, clientId: '', sequence: 0, timeMs: this.wallTimeMs() });
+  }
+
+  /** Leader time stamped into entries: the only time the state machine sees. */
+  wallTimeMs(): number {
+    return Math.floor(Date.now());
+  }
+
+  /** Renews a lease: locally on the leader, forwarded to it from a follower (batched per tick). */
+  keepAlive(leaseId: number): void {
+    if (this.consensus.role === 'leader') this.keeper.keepAlive(leaseId);
+    else this.keepAlivesToForward.add(leaseId);
+  }
+
+  private onApplied(command: Command, applied: ApplyResult): void {
+    this.metrics.applied(command.op, applied.result.ok);
+    this.hub.publish(applied.events);
+    const result = applied.result;
+    if (!result.ok) return;
+    if (result.op === 'leaseGrant') this.keeper.granted(result.leaseId, result.ttlMs);
+    else if (result.op === 'leaseRevoke') this.keeper.removed(result.leaseId);
+    else if (result.op === 'leaseExpire') for (const id of result.expired) this.keeper.removed(id);
+  }
+
+  private onRoleChange(role: Role, _leader: NodeId | null): void {
+    this.metrics.role(role);
+    if (role === 'leader' && !this.keeper.isLeading) this.keeper.becomeLeader(this.app.machine.leases());
+    else if (role !== 'leader' && this.keeper.isLeading) this.keeper.stepDown();
+  }
+
+  private onConfChange(change: ConfChange): void {
+    this.connectPeers();
+    if (change.type === 'removeNode' && change.node !== this.config.name) {
+      this.peers.send(change.node, { kind: 'removed' });
+    }
+    if (change.type === 'removeNode' && change.node === this.config.name) void this.shutdown(null);
+  }
+
+  private onPeerItems(from: string, items: PeerItem[]): void {
+    for (const item of items) {
+      switch (item?.kind) {
+        case 'raft':
+          // A peer speaks only for itself; a malformed message is dropped, never stepped.
+          if (isRaftMessage(item.message) && item.message.from === from && item.message.to === this.config.name) this.consensus.step(item.message);
+          break;
+        case 'keepAlive':
+          if (Array.isArray(item.leaseIds) && this.consensus.role === 'leader') for (const id of item.leaseIds) this.keeper.keepAlive(Number(id));
+          break;
+        case 'removed':
+          if (!this.consensus.status().confState.voters.includes(nodeId(this.config.name))) void this.shutdown(null);
+          break;
+      }
+    }
+  }
+
+  /** Dials every member the registry names (the Raft membership decides who votes). */
+  private connectPeers(): void {
+    const urls = new Map<string, string>();
+    for (const [name, address] of this.app.members) urls.set(name, address.peerUrl);
+    this.peers.setPeers(urls);
+  }
+
+  status() {
+    const raft = this.consensus.status();
+    return {
+      member: this.config.name,
+      role: raft.role,
+      term: raft.term,
+      leader: raft.leader,
+      commit: raft.commit,
+      applied: this.consensus.applied,
+      revision: this.app.machine.revision,
+      voters: raft.confState.voters,
+      learners: raft.confState.learners,
+      members: [...this.app.members].map(([name, address]) => ({
+        name,
+        ...address,
+        learner: raft.confState.learners.includes(nodeId(name)),
+        voter: raft.confState.voters.includes(nodeId(name)),
+      })),
+      firstIndex: raft.firstIndex,
+      lastIndex: raft.lastIndex,
+    };
+  }
+
+  /** Graceful: transfer leadership first (bounded wait), then close everything. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    const raft = this.consensus.status();
+    if (raft.role === 'leader' && raft.confState.voters.length > 1) {
+      const target = raft.confState.voters.find((id) => id !== raft.id);
+      if (target !== undefined) {
+        this.consensus.transferLeadership(target);
+        const deadline = this.clock.now() + this.config.tickMs * this.config.electionTicks;
+        while (this.consensus.role === 'leader' && this.clock.now() < deadline) {
+          await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.config.tickMs));
+        }
+      }
+    }
+    await this.shutdown(null);
+  }
+
+  private async shutdown(error: Error | null): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const timer of this.timers.values()) this.clock.clearTimeout(timer);
+    this.consensus.stop();
+    this.clients.close();
+    await this.peers.close();
+    await this.log.close().catch(() => {});
+    this.resolveStopped(error);
+  }
+}
+
+function isRaftMessage(value: unknown): value is Message {
+  if (typeof value !== 'object' || value === null) return false;
+  const m = value as Record<string, unknown>;
+  return typeof m['type'] === 'string' && typeof m['from'] === 'string' && typeof m['to'] === 'string' && typeof m['term'] === 'number';
+}
+
+/**
+ * Starts a member inside this process: recovers (or creates) its data directory, bootstraps a new cluster's
+ * membership, and opens its peer and client endpoints.
+ */
+export async function startMember(config: MemberConfig, clock: Clock = systemClock): Promise<MemberHandle> {
+  const log = await openLog({ dir: config.dataDir, disk: realDisk });
+  if (log.storage.lastIndex() === 0 && log.storage.snapshot().metadata.index === 0 && !config.join) {
+    const { entries, hardState } = bootstrapState([...config.initialCluster.keys()].map(nodeId));
+    await log.save({ hardState, entries, snapshot: null, mustSync: true });
+  }
+  const member = new Member(config, log, clock);
+  try {
+    await member.start();
+  } catch (error) {
+    await member.stop().catch(() => {});
+    throw error;
+  }
+  return {
+    name: config.name,
+    clientPort: member.clients.port,
+    peerPort: member.peers.port,
+    stop: () => member.stop(),
+    stopped: member.stopped,
+    status: () => member.status(),
+    [Symbol.asyncDispose]: () => member.stop(),
+  };
+}

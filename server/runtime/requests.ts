@@ -1,0 +1,384 @@
+// Client requests: validated, then served from applied state (reads), through the log (writes), or by the
+// watch hub and lease keeper. Every answer carries a header; every failure a stable code. A bad request
+// is answered and affects nothing else on the connection or the member.
+
+import { commandProblem, metaProblem, type Command, type CommandError, type LeaseId, type WatchFilter } from '../state/index.ts';
+import type { ClientConnection, ClientHandler } from '../transport/client.ts';
+import type { ErrorBody, ResponseHeader } from '../../sdk/protocol/messages.ts';
+import { protocolVersion } from '../../sdk/protocol/messages.ts';
+import { nodeId } from '../raft/types.ts';
+import { RuntimeError, type ErrorCode } from './errors.ts';
+import type { Member } from './member.ts';
+
+interface ConnectionState {
+  clientId: string;
+  sessionId: number;
+  inFlight: number;
+}
+
+type Fields = Record<string, unknown>;
+
+/** Errors of the state machine that clients see under the same code. */
+const machineCodes = new Set<string>(['not_found', 'exists', 'bad_version', 'not_empty', 'invalid_path', 'value_too_large', 'lease_not_found', 'compacted', 'bad_request', 'stale_sequence', 'no_children_for_ephemerals']);
+
+export class RequestHandler implements ClientHandler {
+  private readonly states = new Map<ClientConnection, ConnectionState>();
+
+  constructor(private readonly member: Member) {}
+
+  open(connection: ClientConnection): void {
+    this.states.set(connection, { clientId: '', sessionId: 0, inFlight: 0 });
+    this.member.metrics.connections.inc();
+  }
+
+  close(connection: ClientConnection): void {
+    this.states.delete(connection);
+    this.member.hub.closeConnection(connection);
+    this.member.metrics.connections.dec();
+  }
+
+  request(connection: ClientConnection, raw: unknown): void {
+    const state = this.states.get(connection);
+    if (state === undefined) return;
+    const request = raw as Fields;
+    const id = typeof request?.['id'] === 'number' ? request['id'] : 0;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || typeof request['op'] !== 'string' || id === 0) {
+      this.fail(connection, id, new RuntimeError('bad_request', 'a request is a map with a numeric id and an op'));
+      return;
+    }
+    if (state.inFlight >= this.member.config.limits.requestsInFlightPerConnectionMax) {
+      this.fail(connection, id, new RuntimeError('too_many_requests', 'too many requests in flight on this connection'));
+      return;
+    }
+    const op = request['op'] as string;
+    this.member.metrics.request(op);
+    state.inFlight++;
+    this.serve(connection, state, op, request)
+      .then((result) => {
+        if (result !== noAnswer) connection.push({ id, ok: true, header: this.header(), result });
+      })
+      .catch((error: unknown) => this.fail(connection, id, error))
+      .finally(() => state.inFlight--);
+  }
+
+  private header(): ResponseHeader {
+    const raft = this.member.consensus.status();
+    return { revision: this.member.app.machine.revision, term: raft.term, member: this.member.config.name };
+  }
+
+  private fail(connection: ClientConnection, id: number, error: unknown): void {
+    const body = toErrorBody(error);
+    this.member.metrics.error(body.code);
+    connection.push({ id, ok: false, header: this.header(), error: body });
+  }
+
+  private async serve(connection: ClientConnection, state: ConnectionState, op: string, r: Fields): Promise<unknown> {
+    const member = this.member;
+    switch (op) {
+      case 'hello':
+        return this.hello(state, r);
+      case 'get':
+      case 'stat':
+      case 'exists':
+        await this.readBarrier(r);
+        return machineResult(member.app.machine[op](str(r, 'path')));
+      case 'children':
+        await this.readBarrier(r);
+        return machineResult(member.app.machine.children(str(r, 'path'), r['stats'] === true));
+      case 'range':
+        await this.readBarrier(r);
+        return machineResult(member.app.machine.range(str(r, 'path'), optionalNumber(r, 'limit') ?? 1000, optionalString(r, 'after')));
+      case 'leaseTimeToLive': {
+        await this.readBarrier(r);
+        const leaseId = num(r, 'leaseId');
+        const result = machineResult(member.app.machine.leaseTimeToLive(leaseId as LeaseId, r['keys'] === true));
+        return { ...result, remainingMs: member.keeper.remainingMs(leaseId) };
+      }
+      case 'leaseList':
+        await this.readBarrier(r);
+        return member.app.machine.leaseList();
+      case 'create':
+      case 'set':
+      case 'delete':
+      case 'txn':
+      case 'leaseGrant':
+      case 'leaseRevoke':
+      case 'compact':
+        return this.write(state, op, r);
+      case 'leaseKeepAlive':
+        return this.keepAlive(r);
+      case 'watch':
+        return this.watch(connection, r);
+      case 'watchCancel':
+        return { canceled: member.hub.cancel(connection, num(r, 'watchId')) };
+      case 'sync':
+        await member.consensus.linearizable();
+        return { applied: member.consensus.applied };
+      case 'status':
+        return member.status();
+      case 'members':
+        return member.status().members;
+      case 'memberAdd':
+        return this.memberAdd(r);
+      case 'memberPromote':
+        await member.consensus.proposeConfChange({ type: 'addVoter', node: nodeId(str(r, 'name')) });
+        return { promoted: str(r, 'name') };
+      case 'memberRemove': {
+        const name = str(r, 'name');
+        await member.consensus.proposeConfChange({ type: 'removeNode', node: nodeId(name) });
+        return { removed: name };
+      }
+      case 'moveLeader':
+        return this.moveLeader(str(r, 'name'));
+      default:
+        throw new RuntimeError('bad_request', `unknown op "${op}"`);
+    }
+  }
+
+  /** Linearizable unless the request asks for a serializable (local, possibly stale) read. */
+  private async readBarrier(r: Fields): Promise<void> {
+    if (r['serializable'] !== true) await this.member.consensus.linearizable();
+  }
+
+  private async hello(state: ConnectionState, r: Fields): Promise<unknown> {
+    if (r['version'] !== protocolVersion) throw new RuntimeError('bad_request', `protocol version ${String(r['version'])} is not ${protocolVersion}`);
+    const clientId = str(r, 'clientId');
+    if (clientId.length === 0 || clientId.length > 128) throw new RuntimeError('bad_request', 'clientId must be 1 to 128 characters');
+    state.clientId = clientId;
+    const ttlRequested = optionalNumber(r, 'sessionTtlMs');
+    if (ttlRequested === undefined) return { member: this.member.config.name };
+    const { sessionTtlMinMs, sessionTtlMaxMs } = this.member.config;
+    const ttlMs = Math.min(sessionTtlMaxMs, Math.max(sessionTtlMinMs, Math.floor(ttlRequested)));
+    const resume = optionalNumber(r, 'sessionId');
+    if (resume !== undefined && resume > 0) {
+      // The session survives a reconnect to another member while its lease lives.
+      await this.member.consensus.linearizable();
+      const lease = this.member.app.machine.leaseTimeToLive(resume as LeaseId, false);
+      if (!lease.ok) throw new RuntimeError('session_expired', `session ${resume} has expired`);
+      this.member.keepAlive(resume);
+      state.sessionId = resume;
+      return { member: this.member.config.name, sessionId: resume, ttlMs: lease.ttlMs };
+    }
+    const granted = (await this.propose(state, { op: 'leaseGrant', leaseId: 0, ttlMs, kind: 'session' }, optionalNumber(r, 'sequence') ?? 0)) as Fields;
+    state.sessionId = granted['leaseId'] as number;
+    return { member: this.member.config.name, sessionId: state.sessionId, ttlMs };
+  }
+
+  private async write(state: ConnectionState, op: string, r: Fields): Promise<unknown> {
+    const command = commandFrom(op, r, state);
+    if (op === 'leaseGrant') {
+      const ttlMs = num(r, 'ttlMs');
+      Object.assign(command, { leaseId: 0, ttlMs, kind: 'lease' });
+    }
+    return this.propose(state, command, optionalNumber(r, 'sequence') ?? 0);
+  }
+
+  private async propose(state: ConnectionState, body: Fields, sequence: number): Promise<unknown> {
+    // A write without a sequence is not deduplicated: the connection's client id applies only with one.
+    const command = { ...body, clientId: sequence > 0 ? state.clientId : '', sequence, timeMs: this.member.wallTimeMs() } as unknown as Command;
+    const config = this.member.app.machine.config;
+    const problem = metaProblem(command, config) ?? commandProblem(command, config);
+    if (problem !== null) throw new RuntimeError('bad_request', problem);
+    const applied = (await this.member.consensus.propose(command)) as { result: { ok: boolean } };
+    return machineResult(applied.result as CommandError);
+  }
+
+  private async keepAlive(r: Fields): Promise<unknown> {
+    const leaseId = num(r, 'leaseId');
+    const lease = this.member.app.machine.leaseTimeToLive(leaseId as LeaseId, false);
+    if (!lease.ok) throw new RuntimeError(lease.code === 'lease_not_found' ? 'session_expired' : 'bad_request', `lease ${leaseId} has expired or never existed`);
+    this.member.keepAlive(leaseId);
+    return { leaseId, ttlMs: lease.ttlMs };
+  }
+
+  private watch(connection: ClientConnection, r: Fields): Promise<unknown> {
+    const member = this.member;
+    if (member.hub.watchCount(connection) >= member.config.limits.watchesPerConnectionMax) {
+      throw new RuntimeError('too_many_requests', `at most ${member.config.limits.watchesPerConnectionMax} watches per connection`);
+    }
+    const scope = r['scope'] ?? 'node';
+    if (scope !== 'node' && scope !== 'children' && scope !== 'subtree') throw new RuntimeError('bad_request', 'scope must be node, children or subtree');
+    const path = str(r, 'path');
+    const problem = member.app.machine.get(path);
+    if (!problem.ok && problem.code === 'invalid_path') throw new RuntimeError('invalid_path', problem.message);
+    const filter: WatchFilter = { kind: scope, path };
+    const id = Number(r['id']);
+    // The answer must reach the client before the replayed events: it is pushed from inside add().
+    const result = member.hub.add(
+      connection,
+      { filter, fromRevision: optionalNumber(r, 'fromRevision') ?? 0, initial: r['initial'] === true, oneShot: r['oneShot'] === true, prevData: r['prevData'] === true },
+      (watchId) => connection.push({ id, ok: true, header: this.header(), result: { watchId } }),
+    );
+    if (result !== null) {
+      throw new RuntimeError('compacted', `revision ${String(r['fromRevision'])} was compacted; the oldest kept is ${result.compacted}`, { compactRevision: result.compacted });
+    }
+    return Promise.resolve(noAnswer);
+  }
+
+  private async memberAdd(r: Fields): Promise<unknown> {
+    const name = str(r, 'name');
+    if (this.member.app.members.has(name)) throw new RuntimeError('exists', `member ${name} already exists`);
+    await this.member.proposeInternal({ op: 'memberSet', name, peerUrl: str(r, 'peerUrl'), clientUrl: optionalString(r, 'clientUrl') ?? '' });
+    await this.member.consensus.proposeConfChange({ type: 'addLearner', node: nodeId(name) });
+    return { added: name, learner: true };
+  }
+
+  private async moveLeader(name: string): Promise<unknown> {
+    const consensus = this.member.consensus;
+    if (consensus.role !== 'leader') throw new RuntimeError('no_leader', 'moveLeader must reach the leader', { leader: consensus.leader });
+    consensus.transferLeadership(nodeId(name));
+    const clock = this.member.clock;
+    const deadline = clock.now() + this.member.config.tickMs * this.member.config.electionTicks * 2;
+    while (consensus.leader !== name && clock.now() < deadline) {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, this.member.config.tickMs));
+    }
+    if (consensus.leader !== name) throw new RuntimeError('timeout', `leadership did not move to ${name}`);
+    return { leader: name };
+  }
+
+  // HTTP gateway: the same requests, JSON in and out, one at a time.
+  async http(request: unknown): Promise<{ status: number; body: unknown }> {
+    const fields = fromJson(request as Fields);
+    return new Promise((resolve) => {
+      const connection: ClientConnection = {
+        id: 0,
+        open: true,
+        push: (message) => {
+          const m = message as { ok: boolean; error?: ErrorBody };
+          resolve({ status: m.ok ? 200 : httpStatus(m.error?.code ?? 'internal'), body: message });
+        },
+      };
+      this.open(connection);
+      if (fields['op'] === 'watch') {
+        connection.push({ id: 1, ok: false, error: { code: 'bad_request', message: 'watches need the WebSocket endpoint' } });
+      } else {
+        this.request(connection, fields);
+      }
+      void Promise.resolve().then(() => this.close(connection));
+    });
+  }
+
+  health(): { status: number; body: unknown } {
+    const raft = this.member.consensus.status();
+    const lag = raft.commit - this.member.consensus.applied;
+    const healthy = raft.leader !== null && lag < 1000;
+    return { status: healthy ? 200 : 503, body: { healthy, leader: raft.leader, commit: raft.commit, applied: this.member.consensus.applied } };
+  }
+
+  status(): unknown {
+    return this.member.status();
+  }
+
+  async metrics(): Promise<string> {
+    const member = this.member;
+    const raft = member.consensus.status();
+    member.metrics.term.set(raft.term);
+    member.metrics.commit.set(raft.commit);
+    member.metrics.appliedIndex.set(member.consensus.applied);
+    member.metrics.revision.set(member.app.machine.revision);
+    return member.metrics.registry.metrics();
+  }
+}
+
+/** A watch answers from inside the hub; the request path then sends nothing more. */
+const noAnswer = Symbol('noAnswer');
+
+function commandFrom(op: string, r: Fields, state: ConnectionState): Fields {
+  const out: Fields = { op };
+  for (const key of ['path', 'data', 'expectedVersion', 'recursive', 'mode', 'sequential', 'parents', 'leaseId', 'ttlMs', 'compares', 'success', 'failure', 'revision']) {
+    if (r[key] !== undefined) out[key] = r[key];
+  }
+  if (op === 'create') {
+    out['mode'] ??= 'persistent';
+    out['sequential'] ??= false;
+    out['parents'] ??= false;
+    out['data'] ??= new Uint8Array(0);
+    // An ephemeral without a lease belongs to the connection's session.
+    if (out['mode'] === 'ephemeral' && (out['leaseId'] === undefined || out['leaseId'] === 0)) {
+      if (state.sessionId === 0) throw new RuntimeError('bad_request', 'an ephemeral node needs a session (hello with sessionTtlMs) or a leaseId');
+      out['leaseId'] = state.sessionId;
+    }
+  }
+  if (op === 'delete') out['recursive'] ??= false;
+  if (op === 'txn') {
+    for (const branch of ['success', 'failure'] as const) {
+      const ops = Array.isArray(out[branch]) ? (out[branch] as Fields[]) : [];
+      out[branch] = ops.map((o) => (o !== null && typeof o === 'object' && o['op'] !== 'get' ? commandFrom(String(o['op']), o, state) : o));
+    }
+    out['compares'] ??= [];
+  }
+  return out;
+}
+
+function machineResult<T>(result: T | CommandError): T {
+  const r = result as { ok?: boolean } & Partial<CommandError>;
+  if (r.ok === false) {
+    const code = machineCodes.has(r.code!) ? (r.code as ErrorCode) : 'bad_request';
+    throw new RuntimeError(code, r.message ?? code, r.oldestRevision === undefined ? {} : { compactRevision: r.oldestRevision });
+  }
+  return result as T;
+}
+
+function toErrorBody(error: unknown): ErrorBody {
+  if (error instanceof RuntimeError) {
+    return { code: error.code, message: error.message, ...(error.details.leader !== undefined ? { leader: error.details.leader } : {}), ...(error.details.compactRevision !== undefined ? { compactRevision: error.details.compactRevision } : {}) };
+  }
+  return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
+}
+
+function httpStatus(code: string): number {
+  switch (code) {
+    case 'not_found':
+    case 'lease_not_found':
+      return 404;
+    case 'exists':
+    case 'bad_version':
+    case 'not_empty':
+      return 409;
+    case 'value_too_large':
+      return 413;
+    case 'too_many_requests':
+      return 429;
+    case 'unauthenticated':
+      return 401;
+    case 'no_leader':
+    case 'leader_changed':
+    case 'unavailable':
+      return 503;
+    case 'timeout':
+      return 504;
+    case 'internal':
+      return 500;
+    default:
+      return 400;
+  }
+}
+
+/** The gateway takes `value` (UTF-8 text) or `data` (base64) for node data. */
+function fromJson(r: Fields): Fields {
+  const out: Fields = { ...r };
+  if (typeof r['value'] === 'string') out['data'] = new TextEncoder().encode(r['value']);
+  else if (typeof r['data'] === 'string') out['data'] = new Uint8Array(Buffer.from(r['data'], 'base64'));
+  delete out['value'];
+  return out;
+}
+
+function str(r: Fields, key: string): string {
+  const value = r[key];
+  if (typeof value !== 'string') throw new RuntimeError('bad_request', `${key} must be a string`);
+  return value;
+}
+
+function num(r: Fields, key: string): number {
+  const value = r[key];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new RuntimeError('bad_request', `${key} must be an integer`);
+  return value;
+}
+
+function optionalNumber(r: Fields, key: string): number | undefined {
+  return r[key] === undefined ? undefined : num(r, key);
+}
+
+function optionalString(r: Fields, key: string): string | undefined {
+  return r[key] === undefined ? undefined : str(r, key);
+}
