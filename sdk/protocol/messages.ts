@@ -88,7 +88,7 @@ interface WriteBase extends RequestBase {
 }
 
 export type Request =
-  | (RequestBase & { readonly op: 'hello'; readonly version: number; readonly clientId: string; readonly sessionId?: number; readonly sessionTtlMs?: number })
+  | (RequestBase & { readonly op: 'hello'; readonly version: number; readonly clientId: string })
   | (RequestBase & { readonly op: 'get'; readonly path: string })
   | (RequestBase & { readonly op: 'stat'; readonly path: string })
   | (RequestBase & { readonly op: 'children'; readonly path: string; readonly stats?: boolean })
@@ -97,7 +97,7 @@ export type Request =
   | (WriteBase & { readonly op: 'set'; readonly path: string; readonly data: Uint8Array; readonly expectedVersion?: number })
   | (WriteBase & { readonly op: 'delete'; readonly path: string; readonly expectedVersion?: number; readonly recursive?: boolean })
   | (WriteBase & { readonly op: 'txn'; readonly compares: readonly Compare[]; readonly success: readonly TxnOp[]; readonly failure: readonly TxnOp[] })
-  | (WriteBase & { readonly op: 'leaseGrant'; readonly ttlMs: number })
+  | (WriteBase & { readonly op: 'leaseGrant'; readonly ttlMs: number; readonly kind?: 'lease' | 'session' })
   | (WriteBase & { readonly op: 'leaseRevoke'; readonly leaseId: number })
   | (RequestBase & { readonly op: 'leaseKeepAlive'; readonly leaseId: number })
   | (RequestBase & { readonly op: 'leaseTimeToLive'; readonly leaseId: number; readonly keys?: boolean })

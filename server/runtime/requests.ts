@@ -12,7 +12,6 @@ import type { Member } from './member.ts';
 
 interface ConnectionState {
   clientId: string;
-  sessionId: number;
   inFlight: number;
 }
 
@@ -27,7 +26,7 @@ export class RequestHandler implements ClientHandler {
   constructor(private readonly member: Member) {}
 
   open(connection: ClientConnection): void {
-    this.states.set(connection, { clientId: '', sessionId: 0, inFlight: 0 });
+    this.states.set(connection, { clientId: '', inFlight: 0 });
     this.member.metrics.connections.inc();
   }
 
@@ -140,35 +139,24 @@ export class RequestHandler implements ClientHandler {
     if (r['serializable'] !== true) await this.member.consensus.linearizable();
   }
 
-  private async hello(state: ConnectionState, r: Fields): Promise<unknown> {
+  /** Names the client, whose id makes its sequenced writes idempotent. */
+  private hello(state: ConnectionState, r: Fields): Promise<unknown> {
     if (r['version'] !== protocolVersion) throw new RuntimeError('bad_request', `protocol version ${String(r['version'])} is not ${protocolVersion}`);
     const clientId = str(r, 'clientId');
     if (clientId.length === 0 || clientId.length > 128) throw new RuntimeError('bad_request', 'clientId must be 1 to 128 characters');
     state.clientId = clientId;
-    const ttlRequested = optionalNumber(r, 'sessionTtlMs');
-    if (ttlRequested === undefined) return { member: this.member.config.name };
     const { sessionTtlMinMs, sessionTtlMaxMs } = this.member.config;
-    const ttlMs = Math.min(sessionTtlMaxMs, Math.max(sessionTtlMinMs, Math.floor(ttlRequested)));
-    const resume = optionalNumber(r, 'sessionId');
-    if (resume !== undefined && resume > 0) {
-      // The session survives a reconnect to another member while its lease lives.
-      await this.member.consensus.linearizable();
-      const lease = this.member.app.machine.leaseTimeToLive(resume as LeaseId, false);
-      if (!lease.ok) throw new RuntimeError('session_expired', `session ${resume} has expired`);
-      this.member.keepAlive(resume);
-      state.sessionId = resume;
-      return { member: this.member.config.name, sessionId: resume, ttlMs: lease.ttlMs };
-    }
-    const granted = (await this.propose(state, { op: 'leaseGrant', leaseId: 0, ttlMs, kind: 'session' }, optionalNumber(r, 'sequence') ?? 0)) as Fields;
-    state.sessionId = granted['leaseId'] as number;
-    return { member: this.member.config.name, sessionId: state.sessionId, ttlMs };
+    return Promise.resolve({ member: this.member.config.name, sessionTtlMinMs, sessionTtlMaxMs });
   }
 
   private async write(state: ConnectionState, op: string, r: Fields): Promise<unknown> {
-    const command = commandFrom(op, r, state);
+    const command = commandFrom(op, r);
     if (op === 'leaseGrant') {
-      const ttlMs = num(r, 'ttlMs');
-      Object.assign(command, { leaseId: 0, ttlMs, kind: 'lease' });
+      // A session is a lease its client keeps alive by heartbeats; its TTL is negotiated into the bounds.
+      const kind = r['kind'] === 'session' ? 'session' : 'lease';
+      const { sessionTtlMinMs, sessionTtlMaxMs } = this.member.config;
+      const ttlMs = kind === 'session' ? Math.min(sessionTtlMaxMs, Math.max(sessionTtlMinMs, num(r, 'ttlMs'))) : num(r, 'ttlMs');
+      Object.assign(command, { leaseId: 0, ttlMs, kind });
     }
     return this.propose(state, command, optionalNumber(r, 'sequence') ?? 0);
   }
@@ -283,7 +271,7 @@ export class RequestHandler implements ClientHandler {
 /** A watch answers from inside the hub; the request path then sends nothing more. */
 const noAnswer = Symbol('noAnswer');
 
-function commandFrom(op: string, r: Fields, state: ConnectionState): Fields {
+function commandFrom(op: string, r: Fields): Fields {
   const out: Fields = { op };
   for (const key of ['path', 'data', 'expectedVersion', 'recursive', 'mode', 'sequential', 'parents', 'leaseId', 'ttlMs', 'compares', 'success', 'failure', 'revision']) {
     if (r[key] !== undefined) out[key] = r[key];
@@ -293,17 +281,12 @@ function commandFrom(op: string, r: Fields, state: ConnectionState): Fields {
     out['sequential'] ??= false;
     out['parents'] ??= false;
     out['data'] ??= new Uint8Array(0);
-    // An ephemeral without a lease belongs to the connection's session.
-    if (out['mode'] === 'ephemeral' && (out['leaseId'] === undefined || out['leaseId'] === 0)) {
-      if (state.sessionId === 0) throw new RuntimeError('bad_request', 'an ephemeral node needs a session (hello with sessionTtlMs) or a leaseId');
-      out['leaseId'] = state.sessionId;
-    }
   }
   if (op === 'delete') out['recursive'] ??= false;
   if (op === 'txn') {
     for (const branch of ['success', 'failure'] as const) {
       const ops = Array.isArray(out[branch]) ? (out[branch] as Fields[]) : [];
-      out[branch] = ops.map((o) => (o !== null && typeof o === 'object' && o['op'] !== 'get' ? commandFrom(String(o['op']), o, state) : o));
+      out[branch] = ops.map((o) => (o !== null && typeof o === 'object' && o['op'] !== 'get' ? commandFrom(String(o['op']), o) : o));
     }
     out['compares'] ??= [];
   }

@@ -1,0 +1,392 @@
+// The client: typed operations over one failover-capable connection, sessions, watch streams, and
+// transactions. Every write carries this client's id and a sequence number, so a retry after a lost
+// answer applies once (the server answers it with the first result).
+
+import { randomUUID } from 'node:crypto';
+import { Connection, type Answer, type CallOptions, type RequestBody } from './connection.ts';
+import { systemDeps, type Deps } from './deps.ts';
+import { SynodError } from './errors.ts';
+import { protocolVersion, type Compare, type CreateOptions, type MemberInfo, type NodeData, type NodeStat, type ResponseHeader, type TxnOp, type WatchPush } from './protocol/messages.ts';
+import { Session } from './session.ts';
+import { WatchStream, type WatchOptions } from './watch.ts';
+
+export interface ConnectOptions {
+  /** Members' client addresses (`host:port`); the client fails over between them. */
+  readonly endpoints: readonly string[];
+  /** Default deadline of a call, including retries. */
+  readonly requestTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  readonly backoffMinMs?: number;
+  readonly backoffMaxMs?: number;
+  /** TTL of the default session (for ephemeral nodes created without one). */
+  readonly sessionTtlMs?: number;
+  /** Identifies this client for idempotent writes; random by default. */
+  readonly clientId?: string;
+  readonly deps?: Deps;
+}
+
+/** Node data given as bytes, text (UTF-8) or anything JSON-serializable (with `json()`). */
+export type Value = Uint8Array | string;
+
+export interface ReadOptions extends CallOptions {
+  /** Answer from the connected member's state at once, possibly stale (no ReadIndex round). */
+  readonly serializable?: boolean;
+}
+
+export interface CreateCallOptions extends CallOptions, Omit<CreateOptions, 'leaseId'> {
+  /** Owner of an ephemeral node; the client's default session when absent. */
+  readonly session?: Session;
+  readonly leaseId?: number;
+}
+
+export interface Txn {
+  if(...compares: Compare[]): Txn;
+  then(...ops: TxnOp[]): Txn;
+  else(...ops: TxnOp[]): Txn;
+  commit(options?: CallOptions): Promise<TxnResult>;
+}
+
+export interface TxnResult {
+  readonly succeeded: boolean;
+  readonly results: readonly unknown[];
+  readonly header: ResponseHeader;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** UTF-8 bytes of text, or the bytes themselves. */
+export function toBytes(value: Value): Uint8Array {
+  return typeof value === 'string' ? encoder.encode(value) : value;
+}
+
+export function text(data: Uint8Array): string {
+  return decoder.decode(data);
+}
+
+export function json<T = unknown>(data: Uint8Array): T {
+  return JSON.parse(decoder.decode(data)) as T;
+}
+
+export function jsonValue(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+export class Client implements AsyncDisposable {
+  readonly clientId: string;
+  readonly deps: Deps;
+  private readonly connection: Connection;
+  private sequence = 0;
+  private readonly watches = new Map<number, WatchStream>();
+  private readonly streams = new Set<WatchStream>();
+  private readonly sessions = new Set<Session>();
+  private defaultSession: Promise<Session> | null = null;
+  private closed = false;
+
+  constructor(private readonly options: ConnectOptions) {
+    this.deps = options.deps ?? systemDeps;
+    this.clientId = options.clientId ?? randomUUID();
+    this.connection = new Connection({
+      endpoints: options.endpoints,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 2_000,
+      backoffMinMs: options.backoffMinMs ?? 25,
+      backoffMaxMs: options.backoffMaxMs ?? 1_000,
+      deps: this.deps,
+      onConnect: (endpoint) => this.onConnect(endpoint),
+      onPush: (push) => this.onPush(push),
+      onDisconnect: () => this.watches.clear(),
+    });
+  }
+
+  /** The member this client is connected to now (`host:port`), or null between connections. */
+  get endpoint(): string | null {
+    return this.connection.endpoint;
+  }
+
+  private async onConnect(_endpoint: string): Promise<void> {
+    await this.connection.callDuringConnect({ op: 'hello', version: protocolVersion, clientId: this.clientId });
+    // Every live stream resumes after the last revision it delivered.
+    for (const stream of this.streams) void stream.resume();
+  }
+
+  private onPush(push: WatchPush): void {
+    this.watches.get(push.watch)?.deliver(push);
+  }
+
+  /** Opens the connection now; otherwise the first call does. */
+  async ready(options: CallOptions = {}): Promise<this> {
+    await this.call({ op: 'status' }, options);
+    return this;
+  }
+
+  private async call(body: RequestBody, options: CallOptions = {}): Promise<Answer> {
+    if (this.closed) throw new SynodError('closed', 'the client is closed');
+    return this.connection.call(body, options);
+  }
+
+  private write(body: RequestBody, options: CallOptions = {}): Promise<Answer> {
+    return this.call({ ...body, sequence: ++this.sequence } as RequestBody, options);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Reads
+
+  /** The node's data and stat; throws NotFoundError when it does not exist. */
+  async get(path: string, options: ReadOptions = {}): Promise<NodeData> {
+    const { result } = await this.call({ op: 'get', path, ...serial(options) }, options);
+    return (result as { node: NodeData }).node;
+  }
+
+  /** The node's stat, or null when it does not exist. */
+  async exists(path: string, options: ReadOptions = {}): Promise<NodeStat | null> {
+    const { result } = await this.call({ op: 'stat', path, ...serial(options) }, options).catch((error: unknown) => {
+      if (error instanceof SynodError && error.code === 'not_found') return { result: { stat: null } };
+      throw error;
+    });
+    return (result as { stat: NodeStat | null }).stat;
+  }
+
+  /** Child names, sorted. */
+  async children(path: string, options: ReadOptions = {}): Promise<string[]> {
+    const { result } = await this.call({ op: 'children', path, ...serial(options) }, options);
+    return [...(result as { names: string[] }).names];
+  }
+
+  /** Children with their stats, sorted by name. */
+  async childrenWithStats(path: string, options: ReadOptions = {}): Promise<Array<{ name: string; stat: NodeStat }>> {
+    const { result } = await this.call({ op: 'children', path, stats: true, ...serial(options) }, options);
+    const { names, stats } = result as { names: string[]; stats: NodeStat[] };
+    return names.map((name, i) => ({ name, stat: stats[i]! }));
+  }
+
+  /** A page of the subtree at `path` in pre-order; pass `after` = the last path to continue. */
+  async range(path: string, options: ReadOptions & { limit?: number; after?: string } = {}): Promise<{ nodes: NodeData[]; more: boolean; revision: number }> {
+    const { result, header } = await this.call(
+      { op: 'range', path, ...(options.limit !== undefined ? { limit: options.limit } : {}), ...(options.after !== undefined ? { after: options.after } : {}), ...serial(options) },
+      options,
+    );
+    const { nodes, more } = result as { nodes: NodeData[]; more: boolean };
+    return { nodes: [...nodes], more, revision: header.revision };
+  }
+
+  /** Makes the connected member catch up with the leader's commit (then serializable reads see it). */
+  async sync(options: CallOptions = {}): Promise<void> {
+    await this.call({ op: 'sync' }, options);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Writes
+
+  /** Creates a node; returns its path (with the suffix, for a sequential node) and stat. */
+  async create(path: string, value: Value = new Uint8Array(0), options: CreateCallOptions = {}): Promise<{ path: string; stat: NodeStat; header: ResponseHeader }> {
+    let leaseId = options.leaseId ?? options.session?.id;
+    if (options.mode === 'ephemeral' && leaseId === undefined) leaseId = (await this.session()).id;
+    const body: RequestBody = {
+      op: 'create',
+      path,
+      data: toBytes(value),
+      ...(options.mode !== undefined ? { mode: options.mode } : {}),
+      ...(options.sequential !== undefined ? { sequential: options.sequential } : {}),
+      ...(options.parents !== undefined ? { parents: options.parents } : {}),
+      ...(options.ttlMs !== undefined ? { ttlMs: options.ttlMs } : {}),
+      ...(leaseId !== undefined ? { leaseId } : {}),
+    };
+    const { result, header } = await this.write(body, options);
+    const created = result as { path: string; stat: NodeStat };
+    return { path: created.path, stat: created.stat, header };
+  }
+
+  /** Sets a node's data; with `expectedVersion`, only if the version matches (compare-and-set). */
+  async set(path: string, value: Value, options: CallOptions & { expectedVersion?: number } = {}): Promise<NodeStat> {
+    const { result } = await this.write({ op: 'set', path, data: toBytes(value), ...(options.expectedVersion !== undefined ? { expectedVersion: options.expectedVersion } : {}) }, options);
+    return (result as { stat: NodeStat }).stat;
+  }
+
+  /** Deletes a node (its subtree with `recursive`); returns how many nodes were removed. */
+  async delete(path: string, options: CallOptions & { expectedVersion?: number; recursive?: boolean } = {}): Promise<number> {
+    const { result } = await this.write(
+      { op: 'delete', path, ...(options.expectedVersion !== undefined ? { expectedVersion: options.expectedVersion } : {}), ...(options.recursive !== undefined ? { recursive: options.recursive } : {}) },
+      options,
+    );
+    return (result as { deleted: number }).deleted;
+  }
+
+  /** A transaction: `client.txn().if(...).then(...).else(...).commit()`, all at one revision. */
+  txn(): Txn {
+    const compares: Compare[] = [];
+    const success: TxnOp[] = [];
+    const failure: TxnOp[] = [];
+    const builder: Txn = {
+      if: (...c) => (compares.push(...c), builder),
+      then: (...ops) => (success.push(...ops), builder),
+      else: (...ops) => (failure.push(...ops), builder),
+      commit: async (options = {}) => {
+        const { result, header } = await this.write({ op: 'txn', compares, success, failure }, options);
+        const r = result as { succeeded: boolean; results: unknown[] };
+        return { succeeded: r.succeeded, results: r.results, header };
+      },
+    };
+    return builder;
+  }
+
+  /** Drops watch history before `revision`. */
+  async compact(revision: number, options: CallOptions = {}): Promise<number> {
+    const { result } = await this.write({ op: 'compact', revision }, options);
+    return (result as { oldestRevision: number }).oldestRevision;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Leases and sessions
+
+  /** Grants a lease that lives `ttlMs` unless kept alive; nodes attached to it go when it ends. */
+  async grantLease(ttlMs: number, options: CallOptions = {}): Promise<{ leaseId: number; ttlMs: number }> {
+    const { result } = await this.write({ op: 'leaseGrant', ttlMs }, options);
+    return result as { leaseId: number; ttlMs: number };
+  }
+
+  async keepAliveLease(leaseId: number, options: CallOptions = {}): Promise<void> {
+    await this.call({ op: 'leaseKeepAlive', leaseId }, options);
+  }
+
+  async revokeLease(leaseId: number, options: CallOptions = {}): Promise<void> {
+    await this.write({ op: 'leaseRevoke', leaseId }, options);
+  }
+
+  async leaseTimeToLive(leaseId: number, options: CallOptions & { keys?: boolean } = {}): Promise<{ ttlMs: number; remainingMs: number | null; keys: string[] | null; kind: string }> {
+    const { result } = await this.call({ op: 'leaseTimeToLive', leaseId, ...(options.keys === true ? { keys: true } : {}) }, options);
+    return result as { ttlMs: number; remainingMs: number | null; keys: string[] | null; kind: string };
+  }
+
+  async leases(options: CallOptions = {}): Promise<Array<{ leaseId: number; ttlMs: number; kind: string }>> {
+    const { result } = await this.call({ op: 'leaseList' }, options);
+    return (result as { leases: Array<{ leaseId: number; ttlMs: number; kind: string }> }).leases;
+  }
+
+  /**
+   * A new session kept alive by heartbeats. Without options, the client's default session (created on first
+   * use, shared by ephemeral nodes created without one).
+   */
+  async session(options: { ttlMs?: number } = {}): Promise<Session> {
+    if (options.ttlMs === undefined) {
+      this.defaultSession ??= this.newSession(this.options.sessionTtlMs ?? 10_000);
+      const session = await this.defaultSession.catch((error: unknown) => {
+        this.defaultSession = null;
+        throw error;
+      });
+      if (session.status === 'expired' || session.status === 'closed') {
+        this.defaultSession = null;
+        return this.session();
+      }
+      return session;
+    }
+    return this.newSession(options.ttlMs);
+  }
+
+  private async newSession(ttlMs: number): Promise<Session> {
+    const { result } = await this.write({ op: 'leaseGrant', ttlMs, kind: 'session' });
+    const granted = result as { leaseId: number; ttlMs: number };
+    const session = new Session(granted.leaseId, granted.ttlMs, {
+      deps: this.deps,
+      keepAlive: (id) => this.keepAliveLease(id, { timeoutMs: granted.ttlMs / 3 }),
+      revoke: (id) => this.revokeLease(id, { timeoutMs: 2_000 }),
+    });
+    this.sessions.add(session);
+    session.on('expired', () => this.sessions.delete(session));
+    return session;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Watches
+
+  /**
+   * A stream of changes at `path`: `for await (const event of client.watch('/app', { recursive: true }))`.
+   * Resumes across reconnects with no gap or duplicate; `break` or the signal ends it.
+   */
+  watch(path: string, options: WatchOptions = {}): WatchStream {
+    const stream = new WatchStream(path, options, {
+      startWatch: async (s, fromRevision, initial) => {
+        const { result, header } = await this.call(
+          { op: 'watch', path: s.path, scope: s.scope, ...(fromRevision > 0 ? { fromRevision } : {}), ...(initial ? { initial } : {}), ...(s.options.prevData === true ? { prevData: true } : {}) },
+          { retry: false },
+        );
+        const { watchId } = result as { watchId: number };
+        this.watches.set(watchId, s);
+        return { watchId, revision: header.revision };
+      },
+      cancelWatch: (watchId) => {
+        this.watches.delete(watchId);
+        this.connection.fireAndForget({ op: 'watchCancel', watchId });
+      },
+      forget: (s) => this.streams.delete(s),
+    });
+    this.streams.add(stream);
+    void stream.resume();
+    return stream;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Cluster
+
+  async status(options: CallOptions = {}): Promise<Record<string, unknown>> {
+    const { result } = await this.call({ op: 'status' }, options);
+    return result as Record<string, unknown>;
+  }
+
+  async members(options: CallOptions = {}): Promise<MemberInfo[]> {
+    const { result } = await this.call({ op: 'members' }, options);
+    return result as MemberInfo[];
+  }
+
+  async addMember(name: string, peerUrl: string, clientUrl: string, options: CallOptions = {}): Promise<void> {
+    await this.call({ op: 'memberAdd', name, peerUrl, clientUrl }, { retry: false, ...options });
+  }
+
+  async promoteMember(name: string, options: CallOptions = {}): Promise<void> {
+    await this.call({ op: 'memberPromote', name }, { retry: false, ...options });
+  }
+
+  async removeMember(name: string, options: CallOptions = {}): Promise<void> {
+    await this.call({ op: 'memberRemove', name }, { retry: false, ...options });
+  }
+
+  async moveLeader(name: string, options: CallOptions = {}): Promise<void> {
+    await this.call({ op: 'moveLeader', name }, { retry: false, ...options });
+  }
+
+  /** Test hook: drops the current connection as a network failure would. */
+  dropConnection(): void {
+    this.connection.dropSocket();
+  }
+
+  /** Ends streams, revokes sessions (their ephemeral nodes go at once), closes the connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const stream of [...this.streams]) stream.finish(null);
+    await Promise.all([...this.sessions].map((session) => session.close()));
+    this.closed = true;
+    this.connection.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function serial(options: ReadOptions): { serializable?: true } {
+  return options.serializable === true ? { serializable: true } : {};
+}
+
+/** Connects to an ensemble and waits until a member answers. */
+export async function connect(options: ConnectOptions): Promise<Client> {
+  const client = new Client(options);
+  try {
+    return await client.ready();
+  } catch (error) {
+    await client.close();
+    if (error instanceof SynodError && error.code === 'timeout') {
+      throw new SynodError('unavailable', `no member answered at ${options.endpoints.join(', ')}`, {}, { cause: error });
+    }
+    throw error;
+  }
+}

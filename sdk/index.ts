@@ -1,0 +1,8 @@
+// The Synod SDK's public surface.
+export { connect, Client, toBytes, text, json, jsonValue, type ConnectOptions, type Value, type ReadOptions, type CreateCallOptions, type Txn, type TxnResult } from './client.ts';
+export { Session, type SessionState } from './session.ts';
+export { WatchStream, type WatchOptions, type WatchItem } from './watch.ts';
+export { SynodError, NotFoundError, ExistsError, BadVersionError, CompactedError, SessionExpiredError, type SynodErrorCode } from './errors.ts';
+export type { CallOptions } from './connection.ts';
+export type { Deps } from './deps.ts';
+export type * from './protocol/messages.ts';

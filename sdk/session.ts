@@ -1,0 +1,106 @@
+// A session: a lease that this client keeps alive with heartbeats, from whichever member it is connected
+// to, so it survives failover within its TTL. It signals `jeopardy` when heartbeats have gone unanswered
+// for most of the TTL (the holder of a lock may be about to lose it) and `expired` when it is gone.
+
+import { SynodError } from './errors.ts';
+import type { Deps, Timer } from './deps.ts';
+
+export interface SessionHost {
+  readonly deps: Deps;
+  keepAlive(leaseId: number): Promise<void>;
+  revoke(leaseId: number): Promise<void>;
+}
+
+export type SessionState = 'alive' | 'jeopardy' | 'expired' | 'closed';
+
+export class Session implements AsyncDisposable {
+  private state: SessionState = 'alive';
+  private lastAnsweredAt: number;
+  private timer: Timer | null = null;
+  private readonly controller = new AbortController();
+  private readonly listeners = new Map<'jeopardy' | 'expired' | 'recovered', Set<() => void>>();
+
+  constructor(
+    /** The lease id: the `ephemeralOwner` of this session's nodes. */
+    readonly id: number,
+    readonly ttlMs: number,
+    private readonly host: SessionHost,
+  ) {
+    this.lastAnsweredAt = host.deps.clock.now();
+    this.schedule();
+  }
+
+  /** Aborted when the session expires or is closed: pass it to work that must stop with the session. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get status(): SessionState {
+    return this.state;
+  }
+
+  on(event: 'jeopardy' | 'expired' | 'recovered', listener: () => void): () => void {
+    let set = this.listeners.get(event);
+    if (set === undefined) this.listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  private emit(event: 'jeopardy' | 'expired' | 'recovered'): void {
+    for (const listener of this.listeners.get(event) ?? []) listener();
+  }
+
+  private schedule(): void {
+    // Three heartbeats per TTL: two may be lost before jeopardy.
+    this.timer = this.host.deps.clock.setTimeout(() => this.beat(), Math.max(50, Math.floor(this.ttlMs / 3)));
+  }
+
+  private beat(): void {
+    if (this.state === 'expired' || this.state === 'closed') return;
+    const clock = this.host.deps.clock;
+    if (this.state === 'alive' && clock.now() - this.lastAnsweredAt > (this.ttlMs * 2) / 3) {
+      this.state = 'jeopardy';
+      this.emit('jeopardy');
+    }
+    this.host
+      .keepAlive(this.id)
+      .then(() => {
+        this.lastAnsweredAt = clock.now();
+        if (this.state === 'jeopardy') {
+          this.state = 'alive';
+          this.emit('recovered');
+        }
+      })
+      .catch((error: unknown) => {
+        if (error instanceof SynodError && (error.code === 'session_expired' || error.code === 'lease_not_found')) this.expire();
+      });
+    this.schedule();
+  }
+
+  /** Marks the session gone (the server said so). */
+  expire(): void {
+    if (this.state === 'expired' || this.state === 'closed') return;
+    this.state = 'expired';
+    this.stopTimer();
+    this.controller.abort(new SynodError('session_expired', `session ${this.id} expired`));
+    this.emit('expired');
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== null) this.host.deps.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Revokes the session: its ephemeral nodes are deleted at once. Idempotent. */
+  async close(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'expired') return;
+    this.state = 'closed';
+    this.stopTimer();
+    this.controller.abort(new SynodError('closed', `session ${this.id} closed`));
+    await this.host.revoke(this.id).catch(() => {});
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

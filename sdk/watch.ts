@@ -1,0 +1,171 @@
+// A watch stream as an async iterator. It resumes after a reconnect from the last revision it delivered
+// (no gap, no duplicate), pauses the server-side watch when the consumer falls behind (bounded memory) and
+// resumes it from history when the consumer catches up, and ends with CompactedError when history is gone.
+
+import { CompactedError, SynodError } from './errors.ts';
+import type { NodeData, WatchEvent, WatchPush, WatchScope } from './protocol/messages.ts';
+
+export interface WatchOptions {
+  /** `node` (default), `children` (direct children), or `subtree` (the node and all below). */
+  readonly scope?: WatchScope;
+  /** Shorthand for scope 'subtree'. */
+  readonly recursive?: boolean;
+  /** Deliver events from this revision on (inclusive). Default: changes after the watch starts. */
+  readonly fromRevision?: number;
+  /** First deliver the current state (as `initial` items), then every change after it. */
+  readonly initial?: boolean;
+  /** Include the previous data on `set` events. */
+  readonly prevData?: boolean;
+  /** Also yield `progress` items on idle streams. */
+  readonly progress?: boolean;
+  readonly signal?: AbortSignal;
+  /** Events buffered before the server-side watch is paused (resumed from history when drained). */
+  readonly bufferEventsMax?: number;
+}
+
+/** What a watch yields: changes, and optionally the initial state and progress notices. */
+export type WatchItem =
+  | WatchEvent
+  | { readonly type: 'initial'; readonly nodes: readonly NodeData[]; readonly revision: number; readonly done: boolean }
+  | { readonly type: 'progress'; readonly revision: number };
+
+/** The connection-side services a stream needs (implemented by the client). */
+export interface WatchHost {
+  startWatch(stream: WatchStream, fromRevision: number, initial: boolean): Promise<{ watchId: number; revision: number }>;
+  cancelWatch(watchId: number): void;
+  forget(stream: WatchStream): void;
+}
+
+export class WatchStream implements AsyncIterableIterator<WatchItem> {
+  private readonly buffer: WatchItem[] = [];
+  private bufferedEvents = 0;
+  private waiter: { resolve: (r: IteratorResult<WatchItem>) => void; reject: (e: unknown) => void } | null = null;
+  private error: unknown = null;
+  private ended = false;
+  private paused = false;
+  /** Server-side id of the current incarnation of this watch (changes on each resume). */
+  watchId = 0;
+  /** The last revision delivered into the buffer (events or progress): resume after it. */
+  lastRevision = 0;
+  private started = false;
+  private initialPending: boolean;
+
+  constructor(
+    readonly path: string,
+    readonly options: WatchOptions,
+    private readonly host: WatchHost,
+  ) {
+    this.initialPending = options.initial === true;
+    options.signal?.addEventListener('abort', () => this.finish(new SynodError('aborted', 'the watch was aborted')), { once: true });
+  }
+
+  get scope(): WatchScope {
+    return this.options.scope ?? (this.options.recursive === true ? 'subtree' : 'node');
+  }
+
+  /** Starts (or restarts after a reconnect or a pause) the server-side watch after the last revision seen. */
+  async resume(): Promise<void> {
+    if (this.ended) return;
+    const from = this.started ? this.lastRevision + 1 : (this.options.fromRevision ?? 0);
+    try {
+      const { watchId, revision } = await this.host.startWatch(this, from, this.initialPending);
+      this.watchId = watchId;
+      if (!this.started && from === 0) this.lastRevision = revision;
+      this.started = true;
+    } catch (error) {
+      if (error instanceof SynodError && (error.code === 'closed' || error.code === 'aborted')) this.finish(null);
+      else if (!(error instanceof SynodError) || !error.retryable) this.finish(error);
+      // A retryable failure: the next reconnect resumes again.
+    }
+  }
+
+  /** Called by the client for each push of this stream's current incarnation. */
+  deliver(push: WatchPush): void {
+    if (this.ended) return;
+    if ('events' in push) {
+      const fresh = push.events.filter((event) => event.revision > this.lastRevision);
+      if (fresh.length === 0) return;
+      for (const event of fresh) this.buffer.push(event);
+      this.bufferedEvents += fresh.length;
+      this.lastRevision = push.revision;
+    } else if ('progress' in push) {
+      if (push.progress <= this.lastRevision) return;
+      this.lastRevision = push.progress;
+      if (this.options.progress === true) this.buffer.push({ type: 'progress', revision: push.progress });
+    } else if ('snapshot' in push) {
+      this.buffer.push({ type: 'initial', nodes: push.snapshot, revision: push.revision, done: push.done });
+      if (push.done) {
+        this.initialPending = false;
+        this.lastRevision = push.revision;
+      }
+    } else {
+      if (push.canceled.code === 'compacted') {
+        this.finish(new CompactedError('compacted', push.canceled.message, push.canceled.compactRevision === undefined ? {} : { compactRevision: push.canceled.compactRevision }));
+      } else {
+        // The member reset the stream (a snapshot install): resume from where we are.
+        this.watchId = 0;
+        void this.resume();
+      }
+      return;
+    }
+    this.wake();
+    const limit = this.options.bufferEventsMax ?? 10_000;
+    if (!this.paused && this.bufferedEvents > limit) {
+      // The consumer is behind: stop the server pushing; history will fill the gap on resume.
+      this.paused = true;
+      this.host.cancelWatch(this.watchId);
+      this.watchId = 0;
+    }
+  }
+
+  private wake(): void {
+    if (this.waiter === null || this.buffer.length === 0) return;
+    const { resolve } = this.waiter;
+    this.waiter = null;
+    resolve({ value: this.take(), done: false });
+  }
+
+  private take(): WatchItem {
+    const item = this.buffer.shift()!;
+    if (!('type' in item) || item.type === 'create' || item.type === 'set' || item.type === 'delete') this.bufferedEvents--;
+    if (this.paused && this.bufferedEvents === 0) {
+      this.paused = false;
+      void this.resume();
+    }
+    return item;
+  }
+
+  next(): Promise<IteratorResult<WatchItem>> {
+    if (this.buffer.length > 0) return Promise.resolve({ value: this.take(), done: false });
+    if (this.error !== null) return Promise.reject(this.error);
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<WatchItem>> {
+    this.finish(null);
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Ends the stream; pending `next()` settles (with the error, if any). */
+  finish(error: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.error = error;
+    if (this.watchId !== 0) this.host.cancelWatch(this.watchId);
+    this.host.forget(this);
+    const waiter = this.waiter;
+    this.waiter = null;
+    if (waiter === null) return;
+    if (error !== null) waiter.reject(error);
+    else waiter.resolve({ value: undefined, done: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.finish(null);
+  }
+}
