@@ -9,6 +9,8 @@ import { SynodError } from './errors.ts';
 import { protocolVersion, type Compare, type CreateOptions, type MemberInfo, type NodeData, type NodeStat, type ResponseHeader, type TxnOp, type WatchPush } from './protocol/messages.ts';
 import { Session } from './session.ts';
 import { WatchStream, type WatchOptions } from './watch.ts';
+import { lock, readLock, semaphore, tryLock, writeLock, type Lock, type LockOptions } from './recipes/lock.ts';
+import { Election } from './recipes/election.ts';
 
 export interface ConnectOptions {
   /** Members' client addresses (`host:port`); the client fails over between them. */
@@ -111,8 +113,22 @@ export class Client implements AsyncDisposable {
   }
 
   private onPush(push: WatchPush): void {
-    this.watches.get(push.watch)?.deliver(push);
+    const stream = this.watches.get(push.watch);
+    if (stream !== undefined) {
+      stream.deliver(push);
+      return;
+    }
+    // A watch's replay comes in the same frame as its answer, before the stream has registered its id (a
+    // microtask later): hold such pushes until the end of this turn.
+    let held = this.unclaimed.get(push.watch);
+    if (held === undefined) {
+      this.unclaimed.set(push.watch, (held = []));
+      if (this.unclaimed.size === 1) this.deps.clock.defer(() => this.unclaimed.clear());
+    }
+    held.push(push);
   }
+
+  private readonly unclaimed = new Map<number, WatchPush[]>();
 
   /** Opens the connection now; otherwise the first call does. */
   async ready(options: CallOptions = {}): Promise<this> {
@@ -312,6 +328,8 @@ export class Client implements AsyncDisposable {
         );
         const { watchId } = result as { watchId: number };
         this.watches.set(watchId, s);
+        for (const push of this.unclaimed.get(watchId) ?? []) s.deliver(push);
+        this.unclaimed.delete(watchId);
         return { watchId, revision: header.revision };
       },
       cancelWatch: (watchId) => {
@@ -323,6 +341,37 @@ export class Client implements AsyncDisposable {
     this.streams.add(stream);
     void stream.resume();
     return stream;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Recipes (docs/recipes.md)
+
+  /** Takes the lock NAME (fair, FIFO); the result carries a fencing token and a lost signal. */
+  lock(name: string, options: LockOptions = {}): Promise<Lock> {
+    return lock(this, name, options);
+  }
+
+  /** Takes the lock NAME only if it is free now. */
+  tryLock(name: string, options: LockOptions = {}): Promise<Lock | null> {
+    return tryLock(this, name, options);
+  }
+
+  readLock(name: string, options: LockOptions = {}): Promise<Lock> {
+    return readLock(this, name, options);
+  }
+
+  writeLock(name: string, options: LockOptions = {}): Promise<Lock> {
+    return writeLock(this, name, options);
+  }
+
+  /** Takes one of `permits` permits of the semaphore NAME. */
+  semaphore(name: string, permits: number, options: LockOptions = {}): Promise<Lock> {
+    return semaphore(this, name, permits, options);
+  }
+
+  /** The election NAME: campaign, observe, leader. */
+  election(name: string): Election {
+    return new Election(this, name);
   }
 
   // -------------------------------------------------------------------------------------------------------

@@ -6,3 +6,6 @@ export { SynodError, NotFoundError, ExistsError, BadVersionError, CompactedError
 export type { CallOptions } from './connection.ts';
 export type { Deps } from './deps.ts';
 export type * from './protocol/messages.ts';
+export { Lock, lockFolder, type LockOptions } from './recipes/lock.ts';
+export { Election, Leadership, type LeaderInfo, type CampaignOptions } from './recipes/election.ts';
+export { recipeRoot } from './recipes/queue.ts';

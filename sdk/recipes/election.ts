@@ -1,0 +1,179 @@
+// Leader election on the queue recipe (etcd's concurrency.Election, Curator's LeaderLatch): candidates
+// queue under /synod/elections/NAME; the first is the leader and its node's data is the leader's value.
+// A leadership carries a fencing token and a signal that fires when it is lost.
+
+import type { Client, Value } from '../client.ts';
+import { toBytes } from '../client.ts';
+import { SynodError } from '../errors.ts';
+import type { Compare } from '../protocol/messages.ts';
+import type { Session } from '../session.ts';
+import { abortError, combinedSignal, enqueue, readQueue, recipeRoot, waitForDeletion } from './queue.ts';
+
+export interface LeaderInfo {
+  /** The leader's node (its key); null when nobody leads. */
+  readonly path: string;
+  readonly value: Uint8Array;
+  /** The leader's fencing token. */
+  readonly token: number;
+}
+
+export interface CampaignOptions {
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+  readonly session?: Session;
+}
+
+/** Leadership won by `campaign`. `resign()` is idempotent; `await using` resigns at the end of the scope. */
+export class Leadership implements AsyncDisposable {
+  private readonly controller = new AbortController();
+  private resigned = false;
+
+  constructor(
+    private readonly client: Client,
+    readonly path: string,
+    readonly token: number,
+    readonly session: Session,
+  ) {
+    const onSessionEnd = (): void => this.lose(session.signal.reason);
+    session.signal.addEventListener('abort', onSessionEnd, { once: true });
+    this.controller.signal.addEventListener('abort', () => session.signal.removeEventListener('abort', onSessionEnd), { once: true });
+    void this.watchOwnNode();
+  }
+
+  /** Aborted when leadership is lost. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  onJeopardy(listener: () => void): () => void {
+    return this.session.on('jeopardy', listener);
+  }
+
+  /** A compare that holds only while this leadership lasts, for fenced writes in a transaction. */
+  ifHeld(): Compare {
+    return { path: this.path, target: 'createRevision', op: '=', value: this.token };
+  }
+
+  /** Changes the leader's value (observers see it); fails if leadership was lost. */
+  async proclaim(value: Value): Promise<void> {
+    const result = await this.client.txn().if(this.ifHeld()).then({ op: 'set', path: this.path, data: toBytes(value) }).commit();
+    if (!result.succeeded) {
+      this.lose(new SynodError('session_expired', 'leadership was lost'));
+      throw new SynodError('session_expired', 'cannot proclaim: leadership was lost');
+    }
+  }
+
+  private lose(reason: unknown): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason ?? new SynodError('session_expired', 'leadership was lost'));
+  }
+
+  private async watchOwnNode(): Promise<void> {
+    const stream = this.client.watch(this.path, { signal: this.controller.signal });
+    try {
+      for await (const item of stream) {
+        if ('type' in item && item.type === 'delete') {
+          if (!this.resigned) this.lose(new SynodError('not_found', `leader node ${this.path} was deleted`));
+          return;
+        }
+      }
+    } catch {
+      // Ends with the leadership.
+    }
+  }
+
+  /** Steps down: the next candidate leads. */
+  async resign(): Promise<void> {
+    if (this.resigned) return;
+    this.resigned = true;
+    this.controller.abort(new SynodError('aborted', 'resigned'));
+    await this.client.delete(this.path).catch((error: unknown) => {
+      if (!(error instanceof SynodError && error.code === 'not_found')) throw error;
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.resign();
+  }
+}
+
+export class Election {
+  readonly folder: string;
+
+  constructor(
+    private readonly client: Client,
+    readonly name: string,
+  ) {
+    if (name.length === 0 || name.startsWith('/') || name.endsWith('/')) throw new SynodError('invalid_path', `election name "${name}" must be a relative path`);
+    this.folder = `${recipeRoot}/elections/${name}`;
+  }
+
+  /** Waits until this process leads, with `value` as the leader's value. */
+  async campaign(value: Value, options: CampaignOptions = {}): Promise<Leadership> {
+    const client = this.client;
+    const session = options.session ?? (await client.session());
+    const signal = combinedSignal(session, options);
+    const mine = await enqueue(client, this.folder, 'candidate', session, toBytes(value), signal);
+    try {
+      for (;;) {
+        const { entries, revision } = await readQueue(client, this.folder, signal);
+        const i = entries.findIndex((entry) => entry.path === mine.path);
+        if (i < 0) throw new SynodError('session_expired', `candidate node ${mine.path} is gone`);
+        if (i === 0) return new Leadership(client, mine.path, mine.stat.createRevision, session);
+        await waitForDeletion(client, entries[i - 1]!.path, revision, signal);
+      }
+    } catch (error) {
+      await client.delete(mine.path).catch(() => {});
+      if (signal.aborted) throw abortError(signal, `campaign for ${this.name}`);
+      throw error;
+    }
+  }
+
+  /** The current leader, or null. */
+  async leader(): Promise<LeaderInfo | null> {
+    const { entries } = await readQueue(this.client, this.folder);
+    const first = entries[0];
+    if (first === undefined) return null;
+    const node = await this.client.get(first.path).catch(() => null);
+    return node === null ? this.leader() : { path: first.path, value: node.data, token: node.stat.createRevision };
+  }
+
+  /** The current leader (null when none), then every change of leader or of its value, in order. */
+  async *observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderInfo | null> {
+    const candidates = new Map<string, { value: Uint8Array; token: number; sequence: number }>();
+    const stream = this.client.watch(this.folder, { scope: 'children', initial: true, ...(options.signal ? { signal: options.signal } : {}) });
+    let last: LeaderInfo | null | undefined;
+    const current = (): LeaderInfo | null => {
+      let best: [string, { value: Uint8Array; token: number; sequence: number }] | null = null;
+      for (const entry of candidates) if (best === null || entry[1].sequence < best[1].sequence) best = entry;
+      return best === null ? null : { path: best[0], value: best[1].value, token: best[1].token };
+    };
+    let ready = false;
+    try {
+      for await (const item of stream) {
+        if (item.type === 'progress') continue;
+        if (item.type === 'initial') {
+          for (const node of item.nodes) candidates.set(node.path, { value: node.data, token: node.stat.createRevision, sequence: Number(node.path.slice(-10)) });
+          if (!item.done) continue;
+          ready = true;
+        } else if (item.type === 'delete') {
+          candidates.delete(item.path);
+        } else {
+          candidates.set(item.path, { value: item.data, token: item.stat.createRevision, sequence: Number(item.path.slice(-10)) });
+        }
+        if (!ready) continue;
+        const leader = current();
+        if (last !== undefined && sameLeader(last, leader)) continue;
+        last = leader;
+        yield leader;
+      }
+    } finally {
+      stream.finish(null);
+    }
+  }
+}
+
+function sameLeader(a: LeaderInfo | null, b: LeaderInfo | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.path === b.path && Buffer.compare(a.value, b.value) === 0;
+}
+

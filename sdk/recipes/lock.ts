@@ -1,0 +1,163 @@
+// Distributed locks on the queue recipe: a fair (FIFO) mutex, a read-write lock and a semaphore. The holder
+// gets a fencing token (its node's createRevision, which only grows from holder to holder) and a signal
+// that fires when the lock is lost (session expired, node deleted). Layout: docs/recipes.md.
+
+import type { Client } from '../client.ts';
+import { SynodError } from '../errors.ts';
+import type { Compare } from '../protocol/messages.ts';
+import type { Session } from '../session.ts';
+import { abortError, combinedSignal, enqueue, readQueue, recipeRoot, waitForDeletion, type QueueEntry } from './queue.ts';
+
+export interface LockOptions {
+  /** Give up waiting after this long (TimeoutError → SynodError 'timeout'). */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+  /** The session that owns the lock; the client's default session otherwise. */
+  readonly session?: Session;
+  /** Stored in the waiter's node (shown by `synodctl lock owner`). */
+  readonly owner?: string;
+}
+
+/** A held lock. `release()` is idempotent; `await using` releases it at the end of the scope. */
+export class Lock implements AsyncDisposable {
+  private readonly controller = new AbortController();
+  private released = false;
+
+  constructor(
+    private readonly client: Client,
+    /** The holder's node. */
+    readonly path: string,
+    /** The fencing token: strictly greater than every earlier holder's. */
+    readonly token: number,
+    readonly session: Session,
+  ) {
+    const onSessionEnd = (): void => this.lose(session.signal.reason);
+    session.signal.addEventListener('abort', onSessionEnd, { once: true });
+    this.controller.signal.addEventListener('abort', () => session.signal.removeEventListener('abort', onSessionEnd), { once: true });
+    void this.watchOwnNode();
+  }
+
+  /** Aborted when the lock is lost (its session expired, or its node was deleted by someone). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Calls `listener` when the session is in jeopardy: the lock may be lost soon. Returns an unsubscribe. */
+  onJeopardy(listener: () => void): () => void {
+    return this.session.on('jeopardy', listener);
+  }
+
+  /** A transaction compare that holds only while this lock is held (fencing writes into Synod). */
+  ifHeld(): Compare {
+    return { path: this.path, target: 'createRevision', op: '=', value: this.token };
+  }
+
+  private lose(reason: unknown): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason ?? new SynodError('session_expired', 'the lock was lost'));
+  }
+
+  private async watchOwnNode(): Promise<void> {
+    const stream = this.client.watch(this.path, { signal: this.controller.signal });
+    try {
+      for await (const item of stream) {
+        if ('type' in item && item.type === 'delete') {
+          if (!this.released) this.lose(new SynodError('not_found', `lock node ${this.path} was deleted`));
+          return;
+        }
+      }
+    } catch {
+      // The stream ends when the lock is released or lost.
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    this.controller.abort(new SynodError('aborted', 'released'));
+    await this.client.delete(this.path).catch((error: unknown) => {
+      if (!(error instanceof SynodError && error.code === 'not_found')) throw error;
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}
+
+export function lockFolder(name: string, kind: 'locks' | 'rwlocks' | 'semaphores' = 'locks'): string {
+  if (name.length === 0 || name.includes('//') || name.startsWith('/') || name.endsWith('/')) {
+    throw new SynodError('invalid_path', `lock name "${name}" must be a relative path like jobs/nightly`);
+  }
+  return `${recipeRoot}/${kind}/${name}`;
+}
+
+/** What a contender waits for: one node ahead, any departure ('anyDeparture'), or nothing (it holds). */
+type Blocker = (mine: QueueEntry, queue: readonly QueueEntry[]) => QueueEntry | 'anyDeparture' | null;
+
+/** Waits in a queue until `blocker` finds nothing ahead to wait for; returns the held lock. */
+async function acquire(client: Client, folder: string, prefix: string, blocker: Blocker, options: LockOptions & { try?: boolean }): Promise<Lock | null> {
+  const session = options.session ?? (await client.session());
+  const signal = combinedSignal(session, options);
+  const data = new TextEncoder().encode(options.owner ?? '');
+  const mine = await enqueue(client, folder, prefix, session, data, signal);
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const { entries, revision } = await readQueue(client, folder, signal);
+      const me = entries.find((entry) => entry.path === mine.path);
+      if (me === undefined) throw new SynodError('session_expired', `our queue node ${mine.path} is gone`);
+      const ahead = blocker(me, entries);
+      if (ahead === null) return new Lock(client, mine.path, mine.stat.createRevision, session);
+      if (options.try === true) {
+        await client.delete(mine.path).catch(() => {});
+        return null;
+      }
+      if (ahead === 'anyDeparture') await waitForDeletion(client, folder, revision, signal, 'children');
+      else await waitForDeletion(client, ahead.path, revision, signal);
+    }
+  } catch (error) {
+    // Leave the queue so we do not block those behind us.
+    await client.delete(mine.path).catch(() => {});
+    if (signal.aborted) throw abortError(signal, `lock ${folder}`);
+    throw error;
+  }
+}
+
+/** Mutex: wait for the node just ahead. */
+const exclusive: Blocker = (mine, queue) => {
+  const i = queue.indexOf(mine);
+  return i > 0 ? queue[i - 1]! : null;
+};
+
+/** Takes the lock NAME, waiting in FIFO order. */
+export function lock(client: Client, name: string, options: LockOptions = {}): Promise<Lock> {
+  return acquire(client, lockFolder(name), 'lock', exclusive, options) as Promise<Lock>;
+}
+
+/** Takes the lock if it is free now; null otherwise (never waits). */
+export function tryLock(client: Client, name: string, options: LockOptions = {}): Promise<Lock | null> {
+  return acquire(client, lockFolder(name), 'lock', exclusive, { ...options, try: true });
+}
+
+/** Readers share; a writer excludes all. A reader waits for the nearest writer ahead; a writer for the node just ahead. */
+export function readLock(client: Client, name: string, options: LockOptions = {}): Promise<Lock> {
+  return acquire(client, lockFolder(name, 'rwlocks'), 'read', (mine, queue) => {
+    const i = queue.indexOf(mine);
+    for (let j = i - 1; j >= 0; j--) if (queue[j]!.name.startsWith('write-')) return queue[j]!;
+    return null;
+  }, options) as Promise<Lock>;
+}
+
+export function writeLock(client: Client, name: string, options: LockOptions = {}): Promise<Lock> {
+  return acquire(client, lockFolder(name, 'rwlocks'), 'write', exclusive, options) as Promise<Lock>;
+}
+
+/**
+ * A semaphore with `permits` holders at once: a contender holds a permit when fewer than `permits` nodes are
+ * ahead of it. Any holder may leave first, so waiters look again at every departure from the folder (a small
+ * herd, bounded by the number of waiters; a mutex never has one).
+ */
+export function semaphore(client: Client, name: string, permits: number, options: LockOptions = {}): Promise<Lock> {
+  if (!Number.isInteger(permits) || permits < 1) throw new SynodError('bad_request', 'permits must be a positive integer');
+  return acquire(client, lockFolder(name, 'semaphores'), 'permit', (mine, queue) => (queue.indexOf(mine) >= permits ? 'anyDeparture' : null), options) as Promise<Lock>;
+}
