@@ -33,6 +33,12 @@ export class Inflights {
     }
   }
 
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.start = (this.start + 1) % this.size;
+    this.count--;
+  }
+
   reset(): void {
     this.start = 0;
     this.count = 0;
@@ -49,6 +55,12 @@ export interface SnapshotTransfer {
   sentAny: boolean;
   /** `ackedBytes` at the last heartbeat, to notice a stall. */
   ackedAtLastBeat: number;
+  /**
+   * The lowest offset a follower reported below `ackedBytes` since the last stall check (it restarted and lost
+   * its partial copy, or the answer is stale), or null. Acted on only at a stall, so reordered or duplicated
+   * answers cannot make the sender rewind again and again (a message storm the simulator found: seed 641).
+   */
+  rewindTo: number | null;
 }
 
 /**
@@ -94,7 +106,7 @@ export class Progress {
 
   becomeSnapshot(snapshot: Snapshot): void {
     this.resetState('snapshot');
-    this.transfer = { snapshot, sentBytes: 0, ackedBytes: 0, sentAny: false, ackedAtLastBeat: 0 };
+    this.transfer = { snapshot, sentBytes: 0, ackedBytes: 0, sentAny: false, ackedAtLastBeat: 0, rewindTo: null };
   }
 
   private resetState(state: ProgressState): void {

@@ -50,9 +50,16 @@ interface ReadRound {
 interface IncomingSnapshot {
   readonly index: LogIndex;
   readonly term: Term;
+  /** The sending leader's term: one leader sends one snapshot's bytes, so chunks of one term fit together. */
+  readonly leaderTerm: Term;
   readonly chunks: Uint8Array[];
   received: number;
+  /** Chunks that arrived before the one at `received`, by offset. */
+  readonly ahead: Map<number, Uint8Array>;
 }
+
+/** Out-of-order snapshot chunks a follower keeps for the transfer in progress. */
+const snapshotChunksAheadMax = 64;
 
 type CampaignKind = 'preElection' | 'election' | 'transfer';
 
@@ -539,6 +546,9 @@ export class Raft {
     if (pr === undefined) return;
     pr.recentActive = true;
     pr.probeSent = false;
+    // A full window whose appends were lost would never drain: the follower is alive, so free one slot and
+    // let it reject what it cannot place, which sends this follower back to probing (etcd does the same).
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     // Possibly empty: a follower whose appends were lost rejects it, and the leader probes back and resends.
     if (pr.match < this.log.lastIndex()) this.sendAppend(from, pr, true);
     const round = this.readRound;
@@ -612,23 +622,27 @@ export class Raft {
     if (pr === undefined || transfer == null || transfer.snapshot.metadata.index !== m.index) return;
     pr.recentActive = true;
     if (m.offset < transfer.ackedBytes) {
-      // The follower lost what it had (it restarted): start over from what it reports.
-      transfer.sentBytes = m.offset;
+      transfer.rewindTo = Math.min(transfer.rewindTo ?? m.offset, m.offset);
+      return;
     }
+    if (m.offset === transfer.ackedBytes) return; // a duplicate: nothing new
     transfer.ackedBytes = m.offset;
+    transfer.rewindTo = null;
     if (transfer.sentBytes < transfer.ackedBytes) transfer.sentBytes = transfer.ackedBytes;
     this.sendSnapshotChunks(m.from, pr);
   }
 
   /**
-   * A transfer with no acknowledgement for a whole heartbeat interval resends from the last acknowledged byte
-   * (a lost chunk, or a lost final answer).
+   * A transfer with no progress for a whole heartbeat interval resends from the last acknowledged byte (a lost
+   * chunk or answer), or from where the follower said it stands when that was lower (it lost its copy).
    */
   private retransmitStalledSnapshots(): void {
     for (const [id, pr] of this.progress) {
       const transfer = pr.transfer;
       if (transfer === null) continue;
       if (transfer.sentAny && transfer.ackedBytes === transfer.ackedAtLastBeat) {
+        if (transfer.rewindTo !== null) transfer.ackedBytes = transfer.rewindTo;
+        transfer.rewindTo = null;
         transfer.sentBytes = transfer.ackedBytes;
         if (transfer.ackedBytes === 0) transfer.sentAny = false;
         this.sendSnapshotChunks(id, pr);
@@ -647,15 +661,27 @@ export class Raft {
       return;
     }
     let incoming = this.incoming;
-    if (m.offset === 0) {
-      incoming = { index: metadata.index, term: metadata.term, chunks: [], received: 0 };
+    const same = incoming !== null && incoming.index === metadata.index && incoming.term === metadata.term && incoming.leaderTerm === m.term;
+    if (incoming === null || !same) {
+      if (m.offset !== 0) {
+        reply(0);
+        return;
+      }
+      incoming = { index: metadata.index, term: metadata.term, leaderTerm: m.term, chunks: [], received: 0, ahead: new Map() };
       this.incoming = incoming;
-    } else if (incoming === null || incoming.index !== metadata.index || incoming.term !== metadata.term || incoming.received !== m.offset) {
-      reply(incoming !== null && incoming.index === metadata.index && incoming.term === metadata.term ? incoming.received : 0);
+    } else if (m.offset !== incoming.received) {
+      // A duplicate, or a chunk that overtook an earlier one: keep the latter (bounded) and say where we stand.
+      if (m.offset > incoming.received && incoming.ahead.size < snapshotChunksAheadMax) incoming.ahead.set(m.offset, m.chunk);
+      reply(incoming.received);
       return;
     }
-    incoming.chunks.push(m.chunk);
-    incoming.received += m.chunk.byteLength;
+    let chunk: Uint8Array | undefined = m.chunk;
+    while (chunk !== undefined) {
+      incoming.chunks.push(chunk);
+      incoming.received += chunk.byteLength;
+      chunk = incoming.ahead.get(incoming.received);
+    }
+    for (const offset of incoming.ahead.keys()) if (offset < incoming.received) incoming.ahead.delete(offset);
     if (incoming.received < m.totalBytes) {
       reply(incoming.received);
       return;
