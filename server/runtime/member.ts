@@ -261,7 +261,8 @@ function isRaftMessage(value: unknown): value is Message {
  * membership, and opens its peer and client endpoints.
  */
 export async function startMember(config: MemberConfig, clock: Clock = systemClock): Promise<MemberHandle> {
-  const log = await openLog({ dir: config.dataDir, disk: realDisk });
+  // Entries kept in memory behind each snapshot, for followers that lag a little (beyond them: a snapshot).
+  const log = await openLog({ dir: config.dataDir, disk: realDisk, snapshotCatchUpEntries: config.compactionMarginEntries });
   if (log.storage.lastIndex() === 0 && log.storage.snapshot().metadata.index === 0 && !config.join) {
     const { entries, hardState } = bootstrapState([...config.initialCluster.keys()].map(nodeId));
     await log.save({ hardState, entries, snapshot: null, mustSync: true });

@@ -54,15 +54,18 @@ export class RequestHandler implements ClientHandler {
     state.inFlight++;
     this.serve(connection, state, op, request)
       .then((result) => {
-        if (result !== noAnswer) connection.push({ id, ok: true, header: this.header(), result });
+        if (result === noAnswer) return;
+        // A write answers with the revision it committed at, even when later writes applied meanwhile.
+        if (result instanceof Committed) connection.push({ id, ok: true, header: this.header(result.revision), result: result.result });
+        else connection.push({ id, ok: true, header: this.header(), result });
       })
       .catch((error: unknown) => this.fail(connection, id, error))
       .finally(() => state.inFlight--);
   }
 
-  private header(): ResponseHeader {
+  private header(revision: number = this.member.app.machine.revision): ResponseHeader {
     const raft = this.member.consensus.status();
-    return { revision: this.member.app.machine.revision, term: raft.term, member: this.member.config.name };
+    return { revision, term: raft.term, member: this.member.config.name };
   }
 
   private fail(connection: ClientConnection, id: number, error: unknown): void {
@@ -167,8 +170,8 @@ export class RequestHandler implements ClientHandler {
     const config = this.member.app.machine.config;
     const problem = metaProblem(command, config) ?? commandProblem(command, config);
     if (problem !== null) throw new RuntimeError('bad_request', problem);
-    const applied = (await this.member.consensus.propose(command)) as { result: { ok: boolean } };
-    return machineResult(applied.result as CommandError);
+    const applied = (await this.member.consensus.propose(command)) as { revision: number; result: { ok: boolean } };
+    return new Committed(machineResult(applied.result as CommandError), applied.revision);
   }
 
   private async keepAlive(r: Fields): Promise<unknown> {
@@ -268,6 +271,14 @@ export class RequestHandler implements ClientHandler {
   }
 }
 
+/** A write's result with the revision it committed at (the header's revision). */
+class Committed {
+  constructor(
+    readonly result: unknown,
+    readonly revision: number,
+  ) {}
+}
+
 /** A watch answers from inside the hub; the request path then sends nothing more. */
 const noAnswer = Symbol('noAnswer');
 
@@ -337,13 +348,45 @@ function httpStatus(code: string): number {
   }
 }
 
-/** The gateway takes `value` (UTF-8 text) or `data` (base64) for node data. */
+/**
+ * The gateway takes `value` (UTF-8 text) or `data` (base64) for node data: in the request, in each operation
+ * of a transaction, and for the bytes of a `value` compare (JSON has no byte strings).
+ */
 function fromJson(r: Fields): Fields {
+  const out = dataFromJson(r);
+  for (const branch of ['success', 'failure'] as const) {
+    const ops = r[branch];
+    if (Array.isArray(ops)) out[branch] = ops.map((o: unknown) => (isFields(o) ? dataFromJson(o) : o));
+  }
+  const compares = r['compares'];
+  if (Array.isArray(compares)) {
+    out['compares'] = compares.map((c: unknown) => {
+      if (!isFields(c) || c['target'] !== 'value') return c;
+      const bytes = bytesFromJson(c['value'], c['data']);
+      const { data: _data, ...rest } = c;
+      return bytes === undefined ? c : { ...rest, value: bytes };
+    });
+  }
+  return out;
+}
+
+/** A copy of `r` whose `value` (text) or `data` (base64) became `data` bytes. */
+function dataFromJson(r: Fields): Fields {
   const out: Fields = { ...r };
-  if (typeof r['value'] === 'string') out['data'] = new TextEncoder().encode(r['value']);
-  else if (typeof r['data'] === 'string') out['data'] = new Uint8Array(Buffer.from(r['data'], 'base64'));
+  const bytes = bytesFromJson(r['value'], r['data']);
+  if (bytes !== undefined) out['data'] = bytes;
   delete out['value'];
   return out;
+}
+
+function bytesFromJson(text: unknown, base64: unknown): Uint8Array | undefined {
+  if (typeof text === 'string') return new TextEncoder().encode(text);
+  if (typeof base64 === 'string') return new Uint8Array(Buffer.from(base64, 'base64'));
+  return undefined;
+}
+
+function isFields(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function str(r: Fields, key: string): string {
