@@ -12,11 +12,14 @@ import { nodeModes } from './types.ts';
 /**
  * Carried by every command. `(clientId, sequence)` makes retries idempotent: a client numbers its commands
  * 1, 2, 3...; an empty clientId opts out (the leader's own `leaseExpire`, `sweep` and `compact`, which are
- * idempotent by nature). `timeMs` is the leader's clock when it proposed the entry: the only time the machine knows.
+ * idempotent by nature). `ack` is the client's lowest sequence still awaiting an answer (0: none said), so the
+ * machine can forget the results below it. `timeMs` is the leader's clock when it proposed the entry: the only
+ * time the machine knows.
  */
 export interface CommandMeta {
   readonly clientId: string;
   readonly sequence: number;
+  readonly ack?: number;
   readonly timeMs: number;
 }
 
@@ -365,6 +368,8 @@ export function metaProblem(command: unknown, config: StateConfig): string | nul
   if (typeof command['clientId'] !== 'string') return 'clientId must be a string';
   if (command['clientId'].length > config.clientIdLengthMax) return 'clientId is too long';
   if (!isSafeNat(command['sequence'])) return 'sequence must be a non-negative integer';
+  if (command['ack'] !== undefined && !isSafeNat(command['ack'])) return 'ack must be a non-negative integer';
+  if (typeof command['ack'] === 'number' && command['ack'] > command['sequence']) return 'ack must not exceed sequence';
   if (!isSafeNat(command['timeMs'])) return 'timeMs must be a non-negative integer';
   return null;
 }

@@ -15,6 +15,11 @@ export interface StateConfig {
   readonly clientIdLengthMax: number;
   /** Most clients remembered for idempotency; the least recently used is forgotten first. */
   readonly clientsMax: number;
+  /**
+   * Most unacknowledged results kept per client (its writes in flight); past it the oldest is dropped and a
+   * retry of it is refused (stale_sequence) rather than applied twice.
+   */
+  readonly clientResultsMax: number;
   /** The watch history keeps the events of at most this many latest revisions... */
   readonly historyRevisionsMax: number;
   /** ...and at most this many events (whole revisions are dropped; the latest revision is always kept). */
@@ -39,6 +44,7 @@ export const stateDefaults: StateConfig = {
   dataBytesMax: 1024 * 1024,
   clientIdLengthMax: 128,
   clientsMax: 65_536,
+  clientResultsMax: 1024,
   historyRevisionsMax: 100_000,
   historyEventsMax: 200_000,
   txnOpsMax: 128,

@@ -125,11 +125,18 @@ function checkHistory(machine: StateMachine, report: Report): void {
 
 function checkClients(machine: StateMachine, report: Report): void {
   const clients = machine.clients;
-  const limit = machine.config.clientsMax;
-  if (clients.size > limit) report(`${clients.size} clients remembered, limit ${limit}`);
+  const { clientsMax, clientResultsMax } = machine.config;
+  if (clients.size > clientsMax) report(`${clients.size} clients remembered, limit ${clientsMax}`);
   for (const [clientId, record] of clients.records) {
     if (clientId === '') report('an idempotency record for the empty client id');
-    if (record.revision > machine.revision) report(`client ${clientId} recorded at a future revision`);
-    if (!Number.isSafeInteger(record.sequence) || record.sequence < 0) report(`client ${clientId} has a bad sequence`);
+    if (!Number.isSafeInteger(record.low) || record.low < 0) report(`client ${clientId} has a bad mark`);
+    if (record.results.size > clientResultsMax) report(`client ${clientId} keeps ${record.results.size} results`);
+    let previous = -1;
+    for (const [sequence, first] of record.results) {
+      if (sequence < record.low || sequence <= previous) report(`client ${clientId} result ${sequence} is out of order`);
+      if (first.revision > machine.revision) report(`client ${clientId} recorded at a future revision`);
+      previous = sequence;
+    }
+    if (record.results.size > 0 && previous !== record.highest) report(`client ${clientId} highest sequence is stale`);
   }
 }

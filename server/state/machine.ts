@@ -66,7 +66,7 @@ export class StateMachine {
     this.config = resolveStateConfig(config);
     this.leaseTable = new LeaseTable();
     this.tree = new Tree(this.config, this.leaseTable);
-    this.clients = new ClientTable(this.config.clientsMax);
+    this.clients = new ClientTable(this.config.clientsMax, this.config.clientResultsMax);
     this.eventHistory = new History(this.config.historyRevisionsMax, this.config.historyEventsMax);
   }
 
@@ -115,18 +115,18 @@ export class StateMachine {
     if (command.timeMs > this.timeMsNow) this.timeMsNow = command.timeMs;
 
     const clientId = command.clientId;
-    if (clientId !== '') {
-      const record = this.clients.peek(clientId);
-      if (record !== undefined && command.sequence <= record.sequence) {
-        if (command.sequence < record.sequence) {
-          const message = `sequence ${command.sequence} is older than ${record.sequence}`;
-          return this.unrecorded(failure('stale_sequence', message));
+    const client = clientId === '' ? null : this.clients.use(clientId, command.ack ?? 0);
+    if (client !== null) {
+      if (command.sequence < client.low) {
+        const message = `sequence ${command.sequence} was already answered (the client acknowledged up to ${client.low})`;
+        return this.unrecorded(failure('stale_sequence', message));
+      }
+      const first = client.results.get(command.sequence);
+      if (first !== undefined) {
+        if (first.op !== command.op) {
+          return this.unrecorded(failure('bad_request', `sequence ${command.sequence} was used for a ${first.op}`));
         }
-        if (record.op !== command.op) {
-          return this.unrecorded(failure('bad_request', `sequence ${command.sequence} was used for a ${record.op}`));
-        }
-        this.clients.touch(clientId, record);
-        return { revision: record.revision, result: record.result, events: NO_EVENTS };
+        return { revision: first.revision, result: first.result, events: NO_EVENTS };
       }
     }
 
@@ -146,9 +146,7 @@ export class StateMachine {
     } else {
       this.eventHistory.retain(this.revisionNow);
     }
-    if (clientId !== '') {
-      this.clients.record(clientId, { sequence: command.sequence, op: command.op, revision: this.revisionNow, result });
-    }
+    if (client !== null) this.clients.record(clientId, client, command.sequence, { op: command.op, revision: this.revisionNow, result });
     return { revision: this.revisionNow, result, events };
   }
 

@@ -7,6 +7,7 @@
 
 import type { Options } from 'cbor-x';
 import { Encoder } from 'cbor-x';
+import type { ClientResult } from './clients.ts';
 import type { CommandOp, CommandResult } from './commands.ts';
 import type { StateConfig, StateConfigInput } from './config.ts';
 import { resolveStateConfig } from './config.ts';
@@ -78,7 +79,10 @@ interface NodesItem {
   readonly fields: Uint8Array;
   readonly data: Uint8Array;
 }
-/** Rows of [sequence, revision]; `ids`, `ops` and `results` parallel. */
+/**
+ * Per client (`ids`), in `fields`: its mark `low` and its count of results, then per result its sequence and
+ * revision; `ops` and `results` list every client's results in that order.
+ */
 interface ClientsItem {
   readonly kind: 'clients';
   readonly ids: readonly string[];
@@ -227,11 +231,15 @@ function* clientItems(machine: StateMachine): Generator<ClientsItem> {
   let results: CommandResult[] = [];
   for (const [id, record] of machine.clients.records) {
     ids.push(id);
-    ops.push(record.op);
-    fields.write(record.sequence);
-    fields.write(record.revision);
-    results.push(record.result);
-    if (ids.length >= SNAPSHOT_CHUNK_ROWS_MAX) {
+    fields.write(record.low);
+    fields.write(record.results.size);
+    for (const [sequence, first] of record.results) {
+      fields.write(sequence);
+      fields.write(first.revision);
+      ops.push(first.op);
+      results.push(first.result);
+    }
+    if (ids.length + results.length >= SNAPSHOT_CHUNK_ROWS_MAX) {
       yield { kind: 'clients', ids, ops, fields: fields.finish(), results };
       ids = [];
       ops = [];
@@ -512,22 +520,26 @@ export class SnapshotReader {
     const ids = stringsOrThrow(item.ids, 'client ids');
     const ops = stringsOrThrow(item.ops, 'client ops');
     const fields = new VarintReader(bytesOrThrow(item.fields, 'client fields'));
-    if (!Array.isArray(item.results) || ops.length !== ids.length || item.results.length !== ids.length) {
-      throw invalid('client columns differ in length');
+    if (!Array.isArray(item.results) || ops.length !== item.results.length) throw invalid('client columns differ in length');
+    let next = 0;
+    for (const id of ids) {
+      const low = fields.read();
+      const count = fields.read();
+      if (next + count > ops.length) throw invalid('client results do not match the rows');
+      const results = new Map<number, ClientResult>();
+      let highest = 0;
+      for (let i = 0; i < count; i++, next++) {
+        const sequence = fields.read();
+        const revision = fields.read() as Revision;
+        const result = item.results[next];
+        if (!isRecord(result) || typeof result['ok'] !== 'boolean') throw invalid('a client result is malformed');
+        if (sequence < low || (i > 0 && sequence <= highest)) throw invalid('client results are out of order');
+        results.set(sequence, { op: ops[next] as CommandOp, revision, result: result as unknown as CommandResult });
+        highest = sequence;
+      }
+      machine.clients.records.set(id, { low, results, highest });
     }
-    for (let i = 0; i < ids.length; i++) {
-      const sequence = fields.read();
-      const revision = fields.read() as Revision;
-      const result = item.results[i];
-      if (!isRecord(result) || typeof result['ok'] !== 'boolean') throw invalid('a client result is malformed');
-      machine.clients.records.set(ids[i] as string, {
-        sequence,
-        op: ops[i] as CommandOp,
-        revision,
-        result: result as unknown as CommandResult,
-      });
-    }
-    if (!fields.done) throw invalid('client fields do not match the rows');
+    if (!fields.done || next !== ops.length) throw invalid('client fields do not match the rows');
     this.counts.clientCount += ids.length;
   }
 
@@ -599,7 +611,7 @@ export class SnapshotReader {
     if (counts.nodeCount === 0) throw invalid('the snapshot has no root');
     machine.eventHistory.load(this.events, this.historyOldestRevision as Revision);
     machine.eventHistory.retain(machine.revision);
-    machine.clients.setLimit(machine.config.clientsMax);
+    machine.clients.setLimits(machine.config.clientsMax, machine.config.clientResultsMax);
     this.done = true;
   }
 }

@@ -46,13 +46,49 @@ describe('idempotency', () => {
     expect(retry.result).toBe(first.result);
   });
 
-  it('refuses an older sequence with stale_sequence and records nothing', () => {
+  it('answers a retry of an earlier write after later writes of the same client applied (pipelining)', () => {
     const h = new Harness();
+    const fifth = h.apply(create('/a-', 'c1', 5));
+    const sixth = h.apply(create('/a-', 'c1', 6));
+    const retry = h.apply(create('/a-', 'c1', 5));
+    expect(retry.result).toBe(fifth.result);
+    expect(retry.revision).toBe(fifth.revision);
+    expect(h.apply(create('/a-', 'c1', 6)).result).toBe(sixth.result);
+    expect(h.names('/')).toHaveLength(2);
+  });
+
+  it('applies a lower new sequence that arrives after a higher one (reordered, never seen before)', () => {
+    const h = new Harness();
+    ok(h.apply(create('/a-', 'c1', 6)).result);
     ok(h.apply(create('/a-', 'c1', 5)).result);
-    const stale = h.apply(create('/a-', 'c1', 4));
+    expect(h.names('/')).toHaveLength(2);
+  });
+
+  it('forgets results below the acknowledged mark and refuses those sequences with stale_sequence', () => {
+    const h = new Harness();
+    ok(h.apply(create('/a-', 'c1', 1)).result);
+    ok(h.apply(create('/a-', 'c1', 2)).result);
+    ok(h.apply({ ...create('/a-', 'c1', 3), ack: 2 }).result);
+    expect([...h.machine.clients.peek('c1')!.results.keys()]).toEqual([2, 3]);
+    const stale = h.apply(create('/a-', 'c1', 1));
     expect(err(stale.result).code).toBe('stale_sequence');
-    expect(h.machine.clients.peek('c1')?.sequence).toBe(5);
-    expect(h.names('/')).toHaveLength(1);
+    expect(h.names('/')).toHaveLength(3);
+    // Still remembered above the mark.
+    expect(h.apply(create('/a-', 'c1', 2)).revision).toBe(2);
+  });
+
+  it('keeps at most clientResultsMax results per client, refusing retries of the ones it dropped', () => {
+    const h = new Harness({ clientResultsMax: 3 });
+    for (let sequence = 1; sequence <= 5; sequence++) ok(h.apply(create('/a-', 'c1', sequence)).result);
+    expect([...h.machine.clients.peek('c1')!.results.keys()]).toEqual([3, 4, 5]);
+    expect(err(h.apply(create('/a-', 'c1', 2)).result).code).toBe('stale_sequence');
+    expect(h.names('/')).toHaveLength(5);
+  });
+
+  it('refuses an ack above the sequence as a malformed command, recording nothing', () => {
+    const h = new Harness();
+    expect(err(h.apply({ ...create('/a-', 'c1', 2), ack: 3 }).result).code).toBe('bad_request');
+    expect(h.machine.clients.peek('c1')).toBeUndefined();
   });
 
   it('accepts gaps in sequence numbers', () => {

@@ -43,10 +43,8 @@ interface ModelLease {
 }
 
 interface ModelRecord {
-  sequence: number;
-  op: string;
-  revision: number;
-  result: unknown;
+  low: number;
+  results: Map<number, { op: string; revision: number; result: unknown }>;
 }
 
 type Failure = { ok: false; code: string; opIndex?: number; oldestRevision?: number };
@@ -76,13 +74,14 @@ export class Model {
 
   apply(command: Command): { revision: number; result: unknown; events: WatchEvent[] } {
     if (command.timeMs > this.timeMs) this.timeMs = command.timeMs;
-    const record = command.clientId === '' ? undefined : this.clients.get(command.clientId);
-    if (record !== undefined && command.sequence <= record.sequence) {
-      if (command.sequence < record.sequence) return { revision: this.revision, result: fail('stale_sequence'), events: [] };
-      if (record.op !== command.op) return { revision: this.revision, result: fail('bad_request'), events: [] };
-      this.clients.delete(command.clientId);
-      this.clients.set(command.clientId, record);
-      return { revision: record.revision, result: record.result, events: [] };
+    const record = command.clientId === '' ? undefined : this.useClient(command.clientId, command.ack ?? 0);
+    if (record !== undefined) {
+      if (command.sequence < record.low) return { revision: this.revision, result: fail('stale_sequence'), events: [] };
+      const first = record.results.get(command.sequence);
+      if (first !== undefined) {
+        if (first.op !== command.op) return { revision: this.revision, result: fail('bad_request'), events: [] };
+        return { revision: first.revision, result: first.result, events: [] };
+      }
     }
     this.pending = [];
     const result = this.execute(command);
@@ -92,12 +91,32 @@ export class Model {
       this.events.push(...events);
     }
     this.retain();
-    if (command.clientId !== '') {
-      this.clients.delete(command.clientId);
-      this.clients.set(command.clientId, { sequence: command.sequence, op: command.op, revision: this.revision, result });
+    if (record !== undefined) {
+      // A client that revoked its own session keeps the answer to that revoke.
+      if (this.clients.get(command.clientId) !== record) this.clients.set(command.clientId, record);
       while (this.clients.size > this.config.clientsMax) this.clients.delete(this.clients.keys().next().value!);
+      record.results.set(command.sequence, { op: command.op, revision: this.revision, result });
+      if (record.results.size > this.config.clientResultsMax) {
+        const oldest = Math.min(...record.results.keys());
+        this.raiseLow(record, oldest + 1);
+      }
     }
     return { revision: this.revision, result, events };
+  }
+
+  /** The client's record (new if unknown), now the most recently used; results below `ack` forgotten. */
+  private useClient(clientId: string, ack: number): ModelRecord {
+    const record = this.clients.get(clientId) ?? { low: 0, results: new Map() };
+    this.clients.delete(clientId);
+    this.clients.set(clientId, record);
+    if (ack > record.low) this.raiseLow(record, ack);
+    while (this.clients.size > this.config.clientsMax) this.clients.delete(this.clients.keys().next().value!);
+    return record;
+  }
+
+  private raiseLow(record: ModelRecord, low: number): void {
+    record.low = low;
+    for (const sequence of [...record.results.keys()]) if (sequence < low) record.results.delete(sequence);
   }
 
   private retain(): void {
@@ -380,7 +399,7 @@ export class Model {
       leases,
       oldestRevision: this.oldest,
       history: this.events.filter((e) => e.revision >= this.oldest),
-      clients: [...this.clients].map(([id, r]) => [id, { ...r, result: normalize(r.result) }]),
+      clients: [...this.clients].map(([id, r]) => [id, clientView(r.low, r.results)]),
     };
   }
 }
@@ -429,8 +448,14 @@ export function picture(machine: StateMachine): unknown {
     leases: machine.leases().map((l) => ({ ...l, keys: ok(machine.leaseTimeToLive(l.leaseId, true)).keys })),
     oldestRevision: machine.eventHistory.oldestRevision,
     history: history.ok ? history.events : history,
-    clients: [...machine.clients.records].map(([id, r]) => [id, { ...r, result: normalize(r.result) }]),
+    clients: [...machine.clients.records].map(([id, r]) => [id, clientView(r.low, r.results)]),
   };
+}
+
+/** A client record in a comparable shape: results sorted by sequence, normalized. */
+function clientView(low: number, results: ReadonlyMap<number, { op: string; revision: number; result: unknown }>): unknown {
+  const sorted = [...results].sort((a, b) => a[0] - b[0]);
+  return { low, results: sorted.map(([sequence, r]) => [sequence, r.op, r.revision, normalize(r.result)]) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -439,12 +464,13 @@ export function picture(machine: StateMachine): unknown {
 const NAMES = ['a', 'b', 'c'];
 
 /** A command without its meta fields (Omit distributed over the union). */
-type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'clientId' | 'sequence' | 'timeMs'> : never) : never;
+type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'clientId' | 'sequence' | 'ack' | 'timeMs'> : never) : never;
 
 export class CommandGenerator {
   private timeMs = 1_000;
   private readonly sequences = new Map<string, number>();
-  private readonly last = new Map<string, Command>();
+  /** Each client's recent commands, any of which it may retry (its writes are pipelined). */
+  private readonly recent = new Map<string, Command[]>();
 
   constructor(
     private readonly random: Random,
@@ -456,8 +482,8 @@ export class CommandGenerator {
     this.timeMs += r.int(40);
     const clientId = ['', '', 'c1', 'c2', 'c3', 'c4'][r.int(6)]!;
     if (clientId !== '') {
-      const previous = this.last.get(clientId);
-      if (previous !== undefined && r.float() < 0.1) return previous; // a retry
+      const recent = this.recent.get(clientId) ?? [];
+      if (recent.length > 0 && r.float() < 0.1) return recent[r.int(recent.length)]!; // a retry, maybe of an older one
     }
     let sequence = 0;
     if (clientId !== '') {
@@ -467,9 +493,11 @@ export class CommandGenerator {
     }
     // Now and then a leader with a slow clock.
     const timeMs = r.float() < 0.05 ? this.timeMs - 100 : this.timeMs;
-    const meta = { clientId, sequence, timeMs };
+    // The client's lowest sequence still awaiting an answer: a few behind, or (an old client) not said at all.
+    const ack = clientId === '' || r.float() < 0.2 ? undefined : Math.max(0, sequence - r.int(6));
+    const meta = { clientId, sequence, timeMs, ...(ack === undefined ? {} : { ack }) };
     const command = { ...this.body(), ...meta } as Command;
-    if (clientId !== '') this.last.set(clientId, command);
+    if (clientId !== '') this.recent.set(clientId, [...(this.recent.get(clientId) ?? []), command].slice(-8));
     return command;
   }
 
