@@ -3,21 +3,20 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { configFromEnv, configFromFile, resolveMemberConfig, type ConfigInput } from '../server/runtime/config.ts';
 import { startMember } from '../server/runtime/member.ts';
+import { version } from '../server/version.ts';
 
 const program = new Command('synod').description('Run Synod members: one (start) or a local ensemble (dev).');
 
 program
   .command('version')
   .description('Print the version.')
-  .action(async () => {
-    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    console.log(`synod ${pkg.version}`);
+  .action(() => {
+    console.log(`synod ${version}`);
   });
 
 program
@@ -34,6 +33,7 @@ program
   .option('--cluster-token <token>', 'shared secret of the cluster')
   .option('--tick-ms <ms>', 'Raft tick interval')
   .option('--election-ticks <n>', 'election timeout in ticks')
+  .option('--heartbeat-ticks <n>', 'heartbeat interval in ticks')
   .addHelpText('after', '\nExample:\n  synod start --name n1 --data-dir /var/lib/synod/n1 --listen-client 127.0.0.1:4401 \\\n    --listen-peer 127.0.0.1:4501 --initial-cluster n1=127.0.0.1:4501,n2=127.0.0.1:4502,n3=127.0.0.1:4503')
   .action(async (flags: Record<string, unknown>) => {
     const file: ConfigInput = typeof flags['config'] === 'string' ? configFromFile(flags['config']) : {};

@@ -141,6 +141,24 @@ export class Raft {
     }
   }
 
+  /**
+   * The caller learnt that `id`'s process is gone (its port refuses connections). A follower whose leader that
+   * is stops honouring the leader's lease and campaigns after a short random delay (at most a quarter of the
+   * election timeout) rather than a whole timeout; a leader probes that follower again once it returns. Only
+   * liveness changes: votes and commitment follow the usual rules, so a wrong hint costs an election at most.
+   */
+  peerDown(id: NodeId): void {
+    if (this.role === 'leader') {
+      const pr = this.progress.get(id);
+      if (pr?.state === 'replicate') pr.becomeProbe();
+      return;
+    }
+    if (this.leader !== id) return;
+    this.leader = null;
+    const delayTicks = 1 + this.config.random.int(Math.max(1, Math.floor(this.config.electionTicks / 4)));
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - delayTicks);
+  }
+
   /** Starts an election now (a pre-election first when PreVote is on). */
   hup(): void {
     if (this.role === 'leader') return;

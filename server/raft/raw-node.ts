@@ -81,6 +81,11 @@ export class RawNode {
     this.raft.hup();
   }
 
+  /** A hint from the transport that `id`'s process is gone (see Raft.peerDown). */
+  reportPeerDown(id: NodeId): void {
+    this.raft.peerDown(id);
+  }
+
   hasReady(): boolean {
     if (this.outstanding !== null) return false;
     const raft = this.raft;

@@ -68,9 +68,11 @@ export const memberDefaults = {
   listenClient: '127.0.0.1:4401',
   listenPeer: '127.0.0.1:4501',
   clusterToken: 'synod-dev-cluster',
-  tickMs: 50,
-  electionTicks: 10,
-  heartbeatTicks: 1,
+  // A 10 ms tick: heartbeats every 100 ms, elections after 500-1000 ms of silence (or soon after the transport
+  // sees the leader's process die: see Raft.peerDown).
+  tickMs: 10,
+  electionTicks: 50,
+  heartbeatTicks: 10,
   sessionTtlMinMs: 1_000,
   sessionTtlMaxMs: 60_000,
   snapshotEntries: 100_000,

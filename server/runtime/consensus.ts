@@ -136,6 +136,11 @@ export class Consensus {
     this.schedule();
   }
 
+  peerDown(id: NodeId): void {
+    this.raw.reportPeerDown(id);
+    this.schedule();
+  }
+
   private submit(request: number, timeoutMs: number, propose: () => ReturnType<RawNode['propose']>): Promise<unknown> {
     if (this.fatal !== null) return Promise.reject(new RuntimeError('unavailable', this.fatal.message));
     return new Promise((resolve, reject) => {

@@ -16,6 +16,16 @@ export interface TimerHandle {
   readonly id: unknown;
 }
 
+/** Milliseconds since the Unix epoch: the leader stamps it into entries (node times, TTL nodes). */
+export type WallClock = () => number;
+
+/** Time and randomness of one member. */
+export interface RuntimeDeps {
+  readonly clock: Clock;
+  readonly wallClock: WallClock;
+  readonly random: Random;
+}
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (callback, delayMs) => ({ id: setTimeout(callback, delayMs) }),
@@ -27,3 +37,5 @@ export const systemRandom: Random = {
   int: (bound) => (bound <= 1 ? 0 : randomInt(Math.min(bound, 2 ** 48 - 1))),
   float: () => randomInt(2 ** 48 - 1) / 2 ** 48,
 };
+
+export const systemDeps: RuntimeDeps = { clock: systemClock, wallClock: () => Date.now(), random: systemRandom };

@@ -1,8 +1,9 @@
 // One member of an ensemble: storage, consensus, the replicated application, the watch hub, the lease
-// keeper, and the peer and client endpoints, wired together. `startMember` is the embedding entry point.
+// keeper and the request handler, wired together over injected time, randomness and a peer network, so the
+// same code runs in a real process (`startMember`) and in the whole-node simulator (test/sim).
 
 import { bootstrapState } from '../raft/raw-node.ts';
-import type { ConfChange, Message, NodeId, Role } from '../raft/types.ts';
+import type { ConfChange, NodeId, Role } from '../raft/types.ts';
 import { nodeId } from '../raft/types.ts';
 import { openLog, realDisk, type DurableLog } from '../storage/index.ts';
 import type { ApplyResult, Command, LeaseId } from '../state/index.ts';
@@ -12,17 +13,18 @@ import { ReplicatedApp, type MemberAddress, type ReplicatedCommand } from './app
 import type { MemberConfig } from './config.ts';
 import { hostPort } from './config.ts';
 import { Consensus } from './consensus.ts';
-import { systemClock, systemRandom, type Clock, type TimerHandle } from './deps.ts';
+import { systemDeps, type Clock, type RuntimeDeps, type TimerHandle } from './deps.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { Metrics } from './metrics.ts';
+import type { PeerItem, PeerNetwork } from './peers.ts';
 import { RequestHandler } from './requests.ts';
 import { WatchHub } from './watch-hub.ts';
 
-/** What members say to each other besides Raft: keep-alives forwarded to the leader, a removal notice. */
-export type PeerItem =
-  | { readonly kind: 'raft'; readonly message: Message }
-  | { readonly kind: 'keepAlive'; readonly leaseIds: readonly number[] }
-  | { readonly kind: 'removed' };
+export type { PeerItem } from './peers.ts';
+
+export interface MemberDeps extends RuntimeDeps {
+  readonly peers: PeerNetwork<PeerItem>;
+}
 
 export interface MemberHandle extends AsyncDisposable {
   readonly name: string;
@@ -32,8 +34,17 @@ export interface MemberHandle extends AsyncDisposable {
   stop(): Promise<void>;
   /** Resolves when the member stops on its own (removed from the cluster, or a fatal storage error). */
   readonly stopped: Promise<Error | null>;
-  status(): ReturnType<Member['status']>;
+  status(): MemberStatus;
 }
+
+export type MemberStatus = ReturnType<Member['status']>;
+
+/** How often the leader looks for leases past their deadline. */
+const leaseCheckIntervalMs = 25;
+/** How often the leader proposes a sweep of TTL nodes. */
+const sweepIntervalMs = 1000;
+/** Lease ids per proposed expiry. */
+const leaseExpireBatchMax = 1000;
 
 export class Member {
   readonly app: ReplicatedApp;
@@ -41,9 +52,9 @@ export class Member {
   readonly hub: WatchHub;
   readonly keeper: LeaseKeeper;
   readonly metrics: Metrics;
-  readonly peers: PeerTransport<PeerItem>;
-  readonly clients: ClientServer;
-  private readonly requests: RequestHandler;
+  readonly requests: RequestHandler;
+  readonly clock: Clock;
+  private readonly peers: PeerNetwork<PeerItem>;
   private readonly keepAlivesToForward = new Set<number>();
   /** One pending timer per recurring job. */
   private readonly timers = new Map<string, TimerHandle>();
@@ -54,8 +65,10 @@ export class Member {
   constructor(
     readonly config: MemberConfig,
     readonly log: DurableLog,
-    readonly clock: Clock,
+    private readonly deps: MemberDeps,
   ) {
+    this.clock = deps.clock;
+    this.peers = deps.peers;
     const initialMembers = new Map<string, MemberAddress>();
     for (const [name, peerUrl] of config.initialCluster) {
       initialMembers.set(name, { peerUrl, clientUrl: config.initialClientUrls.get(name) ?? (name === config.name ? config.advertiseClient : '') });
@@ -73,11 +86,11 @@ export class Member {
       },
     );
     this.hub = new WatchHub(this.app);
-    this.keeper = new LeaseKeeper(clock, (leaseIds) => this.proposeInternal({ op: 'leaseExpire', leaseIds }), 1000);
+    this.keeper = new LeaseKeeper(this.clock, (leaseIds) => this.proposeInternal({ op: 'leaseExpire', leaseIds }), leaseExpireBatchMax);
     this.consensus = new Consensus({
-      raft: { id: nodeId(config.name), storage: log.storage, random: systemRandom, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      raft: { id: nodeId(config.name), storage: log.storage, random: deps.random, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
       log,
-      clock,
+      clock: this.clock,
       tickMs: config.tickMs,
       send: (message) => this.peers.send(message.to, { kind: 'raft', message }),
       app: this.app,
@@ -85,32 +98,18 @@ export class Member {
       proposalTimeoutMs: config.proposalTimeoutMs,
     });
     this.consensus.onFatal = (error) => void this.shutdown(error);
-    const peer = hostPort(config.listenPeer);
-    this.peers = new PeerTransport<PeerItem>({
-      self: config.name,
-      host: peer.host,
-      port: peer.port,
-      clusterToken: config.clusterToken,
-      random: systemRandom,
-      onItems: (from, items) => this.onPeerItems(from, items),
-    });
+    this.peers.attach({ onItems: (from, items) => this.onPeerItems(from, items), onPeerDown: (peer) => this.consensus.peerDown(nodeId(peer)) });
     this.requests = new RequestHandler(this);
-    const client = hostPort(config.listenClient);
-    this.clients = new ClientServer(client.host, client.port, this.requests, {
-      frameBytesMax: config.limits.requestBytesMax,
-      connectionBufferBytesMax: config.limits.connectionBufferBytesMax,
-      httpBodyBytesMax: config.limits.requestBytesMax,
-    });
   }
 
-  async start(): Promise<void> {
-    await this.peers.listen();
-    await this.clients.listen();
+  /** Starts consensus and the recurring jobs; the transports are the caller's. */
+  start(): void {
     this.connectPeers();
     this.consensus.start();
-    this.every('tick', this.config.tickMs, () => this.onTick());
+    this.every('keepAlives', this.config.tickMs, () => this.forwardKeepAlives());
+    this.every('leases', leaseCheckIntervalMs, () => this.keeper.check());
     this.every('progress', this.config.watchProgressMs, () => this.hub.progress());
-    this.every('sweep', 1000, () => this.sweep());
+    this.every('sweep', sweepIntervalMs, () => this.sweep());
   }
 
   private every(name: string, intervalMs: number, work: () => void): void {
@@ -122,9 +121,9 @@ export class Member {
     this.timers.set(name, this.clock.setTimeout(run, intervalMs));
   }
 
-  private onTick(): void {
-    this.keeper.check();
-    if (this.keepAlivesToForward.size > 0 && this.consensus.leader !== null && this.consensus.role !== 'leader') {
+  private forwardKeepAlives(): void {
+    if (this.keepAlivesToForward.size === 0) return;
+    if (this.consensus.leader !== null && this.consensus.role !== 'leader') {
       this.peers.send(this.consensus.leader, { kind: 'keepAlive', leaseIds: [...this.keepAlivesToForward] });
     }
     this.keepAlivesToForward.clear();
@@ -141,7 +140,7 @@ export class Member {
 
   /** Leader time stamped into entries: the only time the state machine sees. */
   wallTimeMs(): number {
-    return Math.floor(Date.now());
+    return Math.floor(this.deps.wallClock());
   }
 
   /** Renews a lease: locally on the leader, forwarded to it from a follower (batched per tick). */
@@ -243,41 +242,55 @@ export class Member {
     this.stopping = true;
     for (const timer of this.timers.values()) this.clock.clearTimeout(timer);
     this.consensus.stop();
-    this.clients.close();
     await this.peers.close();
     await this.log.close().catch(() => {});
     this.resolveStopped(error);
   }
 }
 
-function isRaftMessage(value: unknown): value is Message {
+function isRaftMessage(value: unknown): value is import('../raft/types.ts').Message {
   if (typeof value !== 'object' || value === null) return false;
   const m = value as Record<string, unknown>;
   return typeof m['type'] === 'string' && typeof m['from'] === 'string' && typeof m['to'] === 'string' && typeof m['term'] === 'number';
+}
+
+/** Writes a new cluster's initial membership into an empty log (a member that joins later does not). */
+export async function bootstrapIfNew(log: DurableLog, config: MemberConfig): Promise<void> {
+  if (log.storage.lastIndex() !== 0 || log.storage.snapshot().metadata.index !== 0 || config.join) return;
+  const { entries, hardState } = bootstrapState([...config.initialCluster.keys()].map(nodeId));
+  await log.save({ hardState, entries, snapshot: null, mustSync: true });
 }
 
 /**
  * Starts a member inside this process: recovers (or creates) its data directory, bootstraps a new cluster's
  * membership, and opens its peer and client endpoints.
  */
-export async function startMember(config: MemberConfig, clock: Clock = systemClock): Promise<MemberHandle> {
+export async function startMember(config: MemberConfig, deps: RuntimeDeps = systemDeps): Promise<MemberHandle> {
   // Entries kept in memory behind each snapshot, for followers that lag a little (beyond them: a snapshot).
   const log = await openLog({ dir: config.dataDir, disk: realDisk, snapshotCatchUpEntries: config.compactionMarginEntries });
-  if (log.storage.lastIndex() === 0 && log.storage.snapshot().metadata.index === 0 && !config.join) {
-    const { entries, hardState } = bootstrapState([...config.initialCluster.keys()].map(nodeId));
-    await log.save({ hardState, entries, snapshot: null, mustSync: true });
-  }
-  const member = new Member(config, log, clock);
+  await bootstrapIfNew(log, config);
+  const peer = hostPort(config.listenPeer);
+  const peers = new PeerTransport<PeerItem>({ self: config.name, host: peer.host, port: peer.port, clusterToken: config.clusterToken, random: deps.random });
+  const member = new Member(config, log, { ...deps, peers });
+  const client = hostPort(config.listenClient);
+  const clients = new ClientServer(client.host, client.port, member.requests, {
+    frameBytesMax: config.limits.requestBytesMax,
+    connectionBufferBytesMax: config.limits.connectionBufferBytesMax,
+    httpBodyBytesMax: config.limits.requestBytesMax,
+  });
+  void member.stopped.then(() => clients.close());
   try {
-    await member.start();
+    await peers.listen();
+    await clients.listen();
+    member.start();
   } catch (error) {
     await member.stop().catch(() => {});
     throw error;
   }
   return {
     name: config.name,
-    clientPort: member.clients.port,
-    peerPort: member.peers.port,
+    clientPort: clients.port,
+    peerPort: peers.port,
     stop: () => member.stop(),
     stopped: member.stopped,
     status: () => member.status(),

@@ -1,11 +1,13 @@
 // Member-to-member transport: every member listens on its peer port (uWebSockets.js) and dials every other
 // member with one outgoing WebSocket (`ws`), so each direction has its own connection. Items queued in one
-// event-loop turn leave as one CBOR frame. Delivery is best effort: Raft retransmits what is lost.
+// event-loop turn leave as one CBOR frame. Delivery is best effort: Raft retransmits what is lost. A peer
+// whose connection closes and whose port then refuses a new one is reported down (its process is gone).
 
 import { timingSafeEqual } from 'node:crypto';
 import { App, us_listen_socket_close, us_socket_local_port, type us_listen_socket, type WebSocket as ServerSocket } from 'uWebSockets.js';
 import { WebSocket } from 'ws';
 import type { Random } from '../raft/random.ts';
+import type { PeerNetwork, PeerReceiver } from '../runtime/peers.ts';
 import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
 
 export interface PeerTransportOptions<Item> {
@@ -16,8 +18,6 @@ export interface PeerTransportOptions<Item> {
   /** Shared secret: a connection without it is refused, so a stray process cannot join or vote. */
   readonly clusterToken: string;
   readonly random: Random;
-  /** Called with the items of one frame from an authenticated peer. */
-  readonly onItems: (from: string, items: Item[]) => void;
   readonly limits?: Partial<PeerLimits>;
 }
 
@@ -52,19 +52,26 @@ interface Outgoing<Item> {
   queue: Item[];
   attempt: number;
   timer: NodeJS.Timeout | null;
+  /** Reported down since it last connected. */
+  down: boolean;
 }
 
-export class PeerTransport<Item> {
+export class PeerTransport<Item> implements PeerNetwork<Item> {
   private readonly limits: PeerLimits;
   private readonly peers = new Map<string, Outgoing<Item>>();
   private readonly incoming = new Set<ServerSocket<{ from: string }>>();
   private listenSocket: us_listen_socket | null = null;
   private flushScheduled = false;
   private closed = false;
+  private receiver: PeerReceiver<Item> | null = null;
   port = 0;
 
   constructor(private readonly options: PeerTransportOptions<Item>) {
     this.limits = { ...peerLimitDefaults, ...options.limits };
+  }
+
+  attach(receiver: PeerReceiver<Item>): void {
+    this.receiver = receiver;
   }
 
   async listen(): Promise<void> {
@@ -94,7 +101,7 @@ export class PeerTransport<Item> {
           ws.end(1003, 'bad_request: malformed frame');
           return;
         }
-        this.options.onItems(ws.getUserData().from, items);
+        this.receiver?.onItems(ws.getUserData().from, items);
       },
     });
     await new Promise<void>((resolve, reject) => {
@@ -120,7 +127,7 @@ export class PeerTransport<Item> {
     }
     for (const [id, url] of urls) {
       if (id === this.options.self || this.peers.has(id)) continue;
-      const peer: Outgoing<Item> = { id, url, socket: null, open: false, queue: [], attempt: 0, timer: null };
+      const peer: Outgoing<Item> = { id, url, socket: null, open: false, queue: [], attempt: 0, timer: null, down: false };
       this.peers.set(id, peer);
       this.connect(peer);
     }
@@ -161,19 +168,30 @@ export class PeerTransport<Item> {
     });
     peer.socket = socket;
     socket.binaryType = 'nodebuffer';
+    let wasOpen = false;
     socket.on('open', () => {
+      wasOpen = true;
       peer.open = true;
       peer.attempt = 0;
+      peer.down = false;
       if (peer.queue.length > 0) this.scheduleFlush();
     });
-    socket.on('error', () => {}); // 'close' follows and schedules the retry
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      // 'close' follows and schedules the retry. Refused: nothing listens on the peer's port any more.
+      if (error.code === 'ECONNREFUSED' && !peer.down && !this.closed) {
+        peer.down = true;
+        this.receiver?.onPeerDown(peer.id);
+      }
+    });
     socket.on('close', () => {
       peer.open = false;
       peer.socket = null;
       if (this.closed || this.peers.get(peer.id) !== peer) return;
+      // The first redial after a lost connection is immediate: it tells a dead peer from a live one at once.
+      const attempt = wasOpen ? 0 : ++peer.attempt;
       const { reconnectDelayMinMs: min, reconnectDelayMaxMs: max } = this.limits;
-      const base = Math.min(max, min * 2 ** Math.min(peer.attempt++, 16));
-      peer.timer = setTimeout(() => this.connect(peer), base / 2 + this.options.random.int(Math.max(1, base / 2)));
+      const base = attempt === 0 ? 0 : Math.min(max, min * 2 ** Math.min(attempt - 1, 16));
+      peer.timer = setTimeout(() => this.connect(peer), base === 0 ? 0 : base / 2 + this.options.random.int(Math.max(1, base / 2)));
     });
   }
 

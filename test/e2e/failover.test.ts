@@ -58,7 +58,7 @@ describe('kill -9 of the leader during a stream of writes', () => {
 
   beforeAll(async () => {
     // Small snapshot interval and catch-up margin, so a member down for a few hundred writes needs a snapshot.
-    cluster = await ProcessCluster.start({ size: 3, tickMs: 20, snapshotEntries: 200, env: { SYNOD_COMPACTION_MARGIN_ENTRIES: '50' } });
+    cluster = await ProcessCluster.start({ size: 3, snapshotEntries: 200, env: { SYNOD_COMPACTION_MARGIN_ENTRIES: '50' } });
     clients = await Promise.all(Array.from({ length: 4 }, () => connectTo(cluster.endpoints)));
   });
 

@@ -116,8 +116,8 @@ export class ProcessCluster {
       '--listen-client', `127.0.0.1:${member.clientPort}`,
       '--listen-peer', `127.0.0.1:${member.peerPort}`,
       '--initial-cluster', this.initialCluster(),
-      '--tick-ms', String(this.options.tickMs ?? 50),
-      '--election-ticks', String(this.options.electionTicks ?? 10),
+      ...(this.options.tickMs !== undefined ? ['--tick-ms', String(this.options.tickMs)] : []),
+      ...(this.options.electionTicks !== undefined ? ['--election-ticks', String(this.options.electionTicks)] : []),
       ...(this.options.extraArgs ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env, ...(this.options.snapshotEntries ? { SYNOD_SNAPSHOT_ENTRIES: String(this.options.snapshotEntries) } : {}) } });

@@ -22,7 +22,7 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
   let leaderName: string;
 
   beforeAll(async () => {
-    cluster = await ProcessCluster.start({ size, tickMs: 20, env: { SYNOD_WATCH_PROGRESS_MS: '200' } });
+    cluster = await ProcessCluster.start({ size, env: { SYNOD_WATCH_PROGRESS_MS: '200' } });
     leaderName = await cluster.waitForLeader();
     client = await connectTo(cluster.endpoints);
   });

@@ -79,7 +79,7 @@ describe('sessions', () => {
   const sinceLastAnsweredMs: number[] = [];
 
   beforeAll(async () => {
-    cluster = await ProcessCluster.start({ size: 3, tickMs: 20 });
+    cluster = await ProcessCluster.start({ size: 3 });
     observer = await connectTo(cluster.endpoints);
   });
 

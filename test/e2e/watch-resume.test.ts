@@ -51,7 +51,7 @@ describe('watch streams across connection loss', () => {
   let writerClients: Client[];
 
   beforeAll(async () => {
-    cluster = await ProcessCluster.start({ size: 3, tickMs: 20 });
+    cluster = await ProcessCluster.start({ size: 3 });
     writerClients = await Promise.all([0, 1].map(() => connectTo(cluster.endpoints)));
   });
 
