@@ -402,10 +402,24 @@ export class Raft {
       if (m.type === 'vote') {
         this.electionElapsed = 0;
         this.vote = m.from;
+      } else if (this.role === 'preCandidate' && m.from < this.id) {
+        this.yieldPreElection();
       }
     } else {
       this.send({ type: responseType, to: m.from, term: this.term, reject: true });
     }
+  }
+
+  /**
+   * Two members that polled each other at once would both win their pre-elections and split the real vote
+   * (they often start together when both saw the leader's process die). The higher id yields to a viable
+   * lower one and polls again only if that one has not won within half an election timeout. Nothing
+   * persistent changes, so this only breaks the tie.
+   */
+  private yieldPreElection(): void {
+    this.role = 'follower';
+    this.votes.clear();
+    this.electionElapsed = Math.max(0, this.randomizedElectionTimeout - Math.ceil(this.config.electionTicks / 2));
   }
 
   private handleVoteResponse(from: NodeId, granted: boolean): void {

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { logIndex, term, type NodeId, type VoteMessage } from '../../server/raft/index.ts';
-import { Network, appendTerms, ids, ofType, type NetworkOptions, type NodeOptions } from './network.ts';
+import { Network, appendTerms, appendedIndex, ids, ofType, type NetworkOptions, type NodeOptions } from './network.ts';
 
 const electionTicks = 10;
 const [a, b, c, d, e] = ids('a', 'b', 'c', 'd', 'e') as [NodeId, NodeId, NodeId, NodeId, NodeId];
@@ -322,5 +322,42 @@ describe('CheckQuorum and leader lease (thesis §6.2, §4.2.3)', () => {
     net.step(voteRequest(c, b, t + 1, net.status(b).lastIndex, net.lastTerm(b)));
     expect(answers(net, b, c, since)).toEqual([true]);
     expect(net.status(b)).toMatchObject({ term: t + 1, vote: c });
+  });
+});
+
+describe('a hint that the leader process is gone (Raft.peerDown)', () => {
+  it('followers told their leader is down elect a new one within a quarter of an election timeout, not a whole one', () => {
+    const net = cluster([a, b, c]);
+    net.elect(a);
+    const t = net.status(a).term;
+    net.crash(a);
+    net.node(b).reportPeerDown(a);
+    net.node(c).reportPeerDown(a);
+    const ticks = net.tickUntil(() => [b, c].some((id) => net.status(id).role === 'leader'), electionTicks, [b, c]);
+    expect(ticks).toBeLessThanOrEqual(Math.floor(electionTicks / 4) + 1);
+    expect(net.status(b).term).toBeGreaterThan(t);
+  });
+
+  it('a false hint about a live leader costs at most an election: terms and logs stay consistent, one leader', () => {
+    const net = cluster([a, b, c]);
+    net.elect(a);
+    appendedIndex(net.propose(a, 'before'));
+    net.deliverAll();
+    net.node(b).reportPeerDown(a);
+    net.tickAll(3 * electionTicks);
+    const leader = net.leader();
+    expect(leader).not.toBeNull();
+    appendedIndex(net.propose(leader!, 'after'));
+    net.tickAll(electionTicks);
+    for (const id of [a, b, c]) expect(net.state(id)).toEqual(['before', 'after']);
+  });
+
+  it('a hint about some other member than the leader changes nothing', () => {
+    const net = cluster([a, b, c]);
+    net.elect(a);
+    const t = net.status(a).term;
+    net.node(b).reportPeerDown(c);
+    net.tickAll(3 * electionTicks);
+    expect(net.status(b)).toMatchObject({ term: t, leader: a });
   });
 });

@@ -34,7 +34,9 @@ export type NodeInput =
   | { readonly kind: 'read'; readonly context: number }
   | { readonly kind: 'confChange'; readonly change: ConfChange }
   | { readonly kind: 'transfer'; readonly target: NodeId }
-  | { readonly kind: 'campaign' };
+  | { readonly kind: 'campaign' }
+  /** The transport's hint that `peer`'s process is gone (its port refuses), true or not. */
+  | { readonly kind: 'peerDown'; readonly peer: NodeId };
 
 export type SimEvent =
   | { readonly kind: 'tick'; readonly node: SimNode }
@@ -274,6 +276,10 @@ export class Simulation {
   /** Stops a member at once: whatever it had not persisted is lost. It restarts later (at once after the heal). */
   crash(node: SimNode, why: string): void {
     if (!this.stop(node, why)) return;
+    // Most peers' transports notice the dead process (a refused redial) within a few milliseconds.
+    for (const peer of this.runningNodes()) {
+      if (peer !== node && this.random.float() < 0.7) this.schedule(1 + this.random.float() * 20, { kind: 'deliver', node: peer, input: { kind: 'peerDown', peer: node.id } });
+    }
     if (this.phase === 'faults') {
       this.schedule(between(this.random, this.options.mix.downMs), { kind: 'restart', node, incarnation: node.incarnation });
     } else {
@@ -416,6 +422,10 @@ export class Simulation {
       case 'campaign':
         this.trace(node.id, 'campaign');
         raw.campaign();
+        break;
+      case 'peerDown':
+        this.trace(node.id, `hint: ${input.peer} is down`);
+        raw.reportPeerDown(input.peer);
         break;
     }
     this.afterInput(node);

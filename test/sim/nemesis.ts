@@ -155,6 +155,16 @@ export class Nemesis {
         sim.sendInput(node, { kind: 'campaign' });
         return;
       }
+      case 'falsePeerDown': {
+        const running = sim.runningNodes();
+        const leader = sim.leaderNode();
+        const about = leader !== null && random.float() < 0.7 ? leader : running.length > 0 ? pick(random, running) : null;
+        if (about === null) return;
+        const told = running.filter((node) => node !== about && random.float() < 0.6);
+        sim.countFault(kind, `${about.id} reported down to ${told.map((n) => n.id).join(',') || 'nobody'}`);
+        for (const node of told) sim.sendInput(node, { kind: 'peerDown', peer: about.id });
+        return;
+      }
     }
   }
 

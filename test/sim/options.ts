@@ -20,7 +20,9 @@ export type FaultKind =
   | 'membership'
   | 'transfer'
   | 'compact'
-  | 'campaign';
+  | 'campaign'
+  /** A false hint that a live member (often the leader) is down: it may cost an election, never safety. */
+  | 'falsePeerDown';
 
 export const faultKinds: readonly FaultKind[] = [
   'partition',
@@ -38,6 +40,7 @@ export const faultKinds: readonly FaultKind[] = [
   'transfer',
   'compact',
   'campaign',
+  'falsePeerDown',
 ];
 
 /** Where inside the handling of a Ready an armed crash strikes. */
@@ -115,6 +118,7 @@ const everything: Partial<Record<FaultKind, number>> = {
   transfer: 2,
   compact: 2,
   campaign: 1,
+  falsePeerDown: 1,
 };
 
 /** The named fault mixes. 'mixed' (the default) draws one of the first six per seed. */
@@ -123,7 +127,7 @@ export const faultMixes = {
   partitions: {
     ...base,
     name: 'partitions',
-    weights: { partition: 4, oneWay: 3, isolateLeader: 4, minorityMajority: 3, healLinks: 3, transfer: 1, campaign: 1, compact: 1 },
+    weights: { partition: 4, oneWay: 3, isolateLeader: 4, minorityMajority: 3, healLinks: 3, transfer: 1, campaign: 1, compact: 1, falsePeerDown: 1 },
   },
   crashes: {
     ...base,
@@ -175,7 +179,7 @@ export const faultMixes = {
     leaderChurnMs: [0, 30],
     voterCrashRate: 0.8,
     membershipRounds: 0,
-    weights: { crash: 3, crashMidReady: 6, duplicate: 3, longDelay: 3, campaign: 3, isolateLeader: 1, healLinks: 1 },
+    weights: { crash: 3, crashMidReady: 6, duplicate: 3, longDelay: 3, campaign: 3, isolateLeader: 1, healLinks: 1, falsePeerDown: 2 },
   },
   /** Tuned for stale reads: a paused or cut-off leader that still believes it leads. */
   staleReads: {
