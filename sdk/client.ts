@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Connection, type Answer, type CallOptions, type RequestBody } from './connection.ts';
 import { systemDeps, type Deps } from './deps.ts';
 import { SynodError } from './errors.ts';
-import { protocolVersion, type Compare, type CreateOptions, type MemberInfo, type NodeData, type NodeStat, type ResponseHeader, type TxnOp, type WatchPush } from './protocol/messages.ts';
+import { protocolVersion, type HelloResult, type Compare, type CreateOptions, type MemberInfo, type NodeData, type NodeStat, type ResponseHeader, type TxnOp, type WatchPush } from './protocol/messages.ts';
 import { Session } from './session.ts';
 import { WatchStream, type WatchOptions } from './watch.ts';
 import { lock, readLock, semaphore, tryLock, writeLock, type Lock, type LockOptions } from './recipes/lock.ts';
@@ -24,6 +24,8 @@ export interface ConnectOptions {
   readonly sessionTtlMs?: number;
   /** Identifies this client for idempotent writes; random by default. */
   readonly clientId?: string;
+  /** Move to the leader's member when one names it, so writes take no forwarding hop (default true). */
+  readonly preferLeader?: boolean;
   readonly deps?: Deps;
 }
 
@@ -94,6 +96,7 @@ export class Client implements AsyncDisposable {
       connectTimeoutMs: options.connectTimeoutMs ?? 2_000,
       backoffMinMs: options.backoffMinMs ?? 25,
       backoffMaxMs: options.backoffMaxMs ?? 1_000,
+      preferLeader: options.preferLeader ?? true,
       deps: this.deps,
       onConnect: (endpoint) => this.onConnect(endpoint),
       onPush: (push) => this.onPush(push),
@@ -106,10 +109,15 @@ export class Client implements AsyncDisposable {
     return this.connection.endpoint;
   }
 
-  private async onConnect(_endpoint: string): Promise<void> {
-    await this.connection.callDuringConnect({ op: 'hello', version: protocolVersion, clientId: this.clientId });
+  private async onConnect(_endpoint: string): Promise<{ leaderEndpoint: string | null }> {
+    const { result } = await this.connection.callDuringConnect({ op: 'hello', version: protocolVersion, clientId: this.clientId });
+    const hello = result as HelloResult;
+    if (this.options.preferLeader !== false && hello.leaderEndpoint !== null && hello.leader !== hello.member) {
+      return { leaderEndpoint: hello.leaderEndpoint };
+    }
     // Every live stream resumes after the last revision it delivered.
     for (const stream of this.streams) void stream.resume();
+    return { leaderEndpoint: null };
   }
 
   private onPush(push: WatchPush): void {
@@ -141,9 +149,23 @@ export class Client implements AsyncDisposable {
     return this.connection.call(body, options);
   }
 
-  private write(body: RequestBody, options: CallOptions = {}): Promise<Answer> {
-    return this.call({ ...body, sequence: ++this.sequence } as RequestBody, options);
+  /**
+   * A write with this client's next sequence number (a retry with it applies once) and the lowest sequence
+   * still awaiting an answer (so the server forgets older answers).
+   */
+  private async write(body: RequestBody, options: CallOptions = {}): Promise<Answer> {
+    const sequence = ++this.sequence;
+    this.writesInFlight.add(sequence);
+    try {
+      const ack = this.writesInFlight.values().next().value as number;
+      return await this.call({ ...body, sequence, ack } as RequestBody, options);
+    } finally {
+      this.writesInFlight.delete(sequence);
+    }
   }
+
+  /** Sequences of writes not yet answered (nor given up), in increasing order. */
+  private readonly writesInFlight = new Set<number>();
 
   // -------------------------------------------------------------------------------------------------------
   // Reads

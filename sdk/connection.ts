@@ -1,11 +1,11 @@
-// One logical connection to an ensemble: a WebSocket to one member at a time, many requests in flight,
-// failover to the next endpoint with backoff and jitter, and resending of what is safe to resend.
+// One logical connection to an ensemble: a socket to one member at a time (the leader when it is known, so
+// writes take no forwarding hop), many requests in flight, failover to another member with backoff and
+// jitter, and resending of what is safe to resend.
 
-import { WebSocket } from 'ws';
 import { decodeFrame, encodeFrame } from './protocol/codec.ts';
 import type { Request, ResponseHeader, ServerMessage, WatchPush } from './protocol/messages.ts';
 import { errorFromWire, SynodError } from './errors.ts';
-import { systemDeps, type Deps, type Timer } from './deps.ts';
+import type { ClientSocket, Deps, Timer } from './deps.ts';
 
 /** A request without its id: the connection assigns ids. */
 export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
@@ -17,9 +17,14 @@ export interface ConnectionOptions {
   readonly connectTimeoutMs: number;
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
+  /** Move to the leader's endpoint when a member names it (default in the client: true). */
+  readonly preferLeader: boolean;
   readonly deps: Deps;
-  /** Runs on every new socket before queued requests go out (say hello, resume watches). */
-  readonly onConnect: (endpoint: string) => Promise<void>;
+  /**
+   * Runs on every new socket before queued requests go out (say hello, resume watches); returns the leader's
+   * client endpoint when the member knows it.
+   */
+  readonly onConnect: (endpoint: string) => Promise<{ leaderEndpoint: string | null }>;
   readonly onPush: (push: WatchPush) => void;
   readonly onDisconnect: () => void;
 }
@@ -43,15 +48,21 @@ interface Pending {
   readonly resolve: (answer: Answer) => void;
   readonly reject: (error: SynodError) => void;
   readonly cleanup: () => void;
-  sentOn: WebSocket | null;
+  /** The socket it was last sent on (null: not sent since the last connection loss). */
+  sentOn: ClientSocket | null;
 }
 
+/** Largest frame the client accepts from a member. */
+const frameBytesMax = 64 * 1024 * 1024;
+
 export class Connection {
-  private socket: WebSocket | null = null;
-  private connected = false;
-  private connecting = false;
+  private socket: ClientSocket | null = null;
+  /** Requests may go out on `socket` (the handshake is done). */
+  private ready = false;
   private closed = false;
   private endpointIndex: number;
+  /** Where to connect next when not the next endpoint in turn (the leader a member named). */
+  private nextEndpoint: string | null = null;
   private attempt = 0;
   private sequence = 0;
   private readonly pending = new Map<number, Pending>();
@@ -60,6 +71,8 @@ export class Connection {
   private reconnectTimer: Timer | null = null;
   /** The member this connection talks to now, for status and tests. */
   endpoint: string | null = null;
+  /** Whether to reconnect even with nothing pending (sessions and watches need a live connection). */
+  keepConnected = true;
 
   constructor(private readonly options: ConnectionOptions) {
     if (options.endpoints.length === 0) throw new SynodError('bad_request', 'no endpoints given');
@@ -75,8 +88,6 @@ export class Connection {
     const clock = this.options.deps.clock;
     return new Promise<Answer>((resolve, reject) => {
       const id = ++this.sequence;
-      const onAbort = (): void => settle(new SynodError('aborted', 'the call was aborted'));
-      const timer = clock.setTimeout(() => settle(new SynodError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
       const settle = (error: SynodError): void => {
         const entry = this.pending.get(id);
         if (entry === undefined) return;
@@ -84,6 +95,8 @@ export class Connection {
         entry.cleanup();
         reject(error);
       };
+      const onAbort = (): void => settle(new SynodError('aborted', 'the call was aborted'));
+      const timer = clock.setTimeout(() => settle(this.timeoutError(timeoutMs)), timeoutMs);
       const entry: Pending = {
         body,
         retry: options.retry ?? true,
@@ -98,17 +111,22 @@ export class Connection {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, entry);
-      this.enqueue(id, entry);
+      this.send(id, entry);
     });
+  }
+
+  private timeoutError(timeoutMs: number): SynodError {
+    const where = this.endpoint ?? `none of ${this.options.endpoints.join(', ')} answered`;
+    return new SynodError('timeout', `no answer within ${timeoutMs} ms (${where})`);
   }
 
   /** Sends a request whose answer nobody waits for (watch cancels). */
   fireAndForget(body: RequestBody): void {
-    if (this.connected) this.push({ ...body, id: ++this.sequence } as Request);
+    if (this.ready) this.push({ ...body, id: ++this.sequence } as Request);
   }
 
-  private enqueue(id: number, entry: Pending): void {
-    if (!this.connected || this.socket === null) {
+  private send(id: number, entry: Pending): void {
+    if (!this.ready || this.socket === null) {
       this.ensureConnecting();
       return;
     }
@@ -128,58 +146,64 @@ export class Connection {
     if (this.outbox.length === 0) return;
     const batch = this.outbox;
     this.outbox = [];
-    if (this.socket === null || !this.connected) return; // the requests are resent on reconnect
+    if (this.socket === null) return; // resent on reconnect
     this.socket.send(encodeFrame(batch));
   }
 
   private ensureConnecting(): void {
-    if (this.connected || this.connecting || this.closed || this.reconnectTimer !== null) return;
-    this.connecting = true;
-    const endpoint = this.options.endpoints[this.endpointIndex % this.options.endpoints.length]!;
+    if (this.socket !== null || this.closed || this.reconnectTimer !== null) return;
+    const endpoint = this.nextEndpoint ?? this.options.endpoints[this.endpointIndex % this.options.endpoints.length]!;
+    this.nextEndpoint = null;
     const url = (endpoint.startsWith('ws') ? endpoint : `ws://${endpoint}`) + '/v1/ws';
-    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024 });
-    socket.binaryType = 'nodebuffer';
-    this.socket = socket;
-    socket.on('open', () => {
-      this.connected = true;
+    let socket: ClientSocket | null = null;
+    const opened = (): void => {
+      const current = socket;
+      if (current === null || this.socket !== current) return;
       this.endpoint = endpoint;
       this.options
         .onConnect(endpoint)
-        .then(() => {
-          if (this.socket !== socket) return;
-          this.connecting = false;
+        .then(({ leaderEndpoint }) => {
+          if (this.socket !== current) return;
+          if (this.options.preferLeader && leaderEndpoint !== null && leaderEndpoint !== endpoint) {
+            this.moveTo(leaderEndpoint);
+            return;
+          }
+          this.ready = true;
           this.attempt = 0;
-          this.resendPending(socket);
+          this.resendPending(current);
         })
-        .catch(() => socket.terminate());
-    });
-    socket.on('message', (data: Buffer) => this.receive(data));
-    socket.on('error', () => {});
-    socket.on('close', () => this.onClose(socket));
+        .catch(() => current.terminate());
+    };
+    socket = this.options.deps.connect(
+      url,
+      { onOpen: opened, onMessage: (frame) => this.receive(frame), onClose: () => this.onClose(socket!) },
+      { connectTimeoutMs: this.options.connectTimeoutMs, frameBytesMax },
+    );
+    this.socket = socket;
+  }
+
+  /** Leaves the current member for `endpoint` (the leader it named). */
+  private moveTo(endpoint: string): void {
+    this.nextEndpoint = endpoint;
+    this.attempt = 0;
+    this.socket?.close();
   }
 
   /** For onConnect handlers: a request on the fresh socket, before anything queued goes out. */
   callDuringConnect(body: RequestBody, timeoutMs = this.options.connectTimeoutMs): Promise<Answer> {
+    const clock = this.options.deps.clock;
     return new Promise((resolve, reject) => {
       const id = ++this.sequence;
-      const timer = this.options.deps.clock.setTimeout(() => {
+      const timer = clock.setTimeout(() => {
         this.pending.delete(id);
         reject(new SynodError('timeout', 'no answer to the handshake'));
       }, timeoutMs);
-      this.pending.set(id, {
-        body,
-        retry: false,
-        deadline: this.options.deps.clock.now() + timeoutMs,
-        resolve,
-        reject,
-        cleanup: () => this.options.deps.clock.clearTimeout(timer),
-        sentOn: this.socket,
-      });
+      this.pending.set(id, { body, retry: false, deadline: clock.now() + timeoutMs, resolve, reject, cleanup: () => clock.clearTimeout(timer), sentOn: this.socket });
       this.push({ ...body, id } as Request);
     });
   }
 
-  private resendPending(socket: WebSocket): void {
+  private resendPending(socket: ClientSocket): void {
     for (const [id, entry] of this.pending) {
       if (entry.sentOn === socket) continue;
       entry.sentOn = socket;
@@ -187,10 +211,10 @@ export class Connection {
     }
   }
 
-  private receive(data: Buffer): void {
+  private receive(frame: Uint8Array): void {
     let messages: ServerMessage[];
     try {
-      messages = decodeFrame(data) as ServerMessage[];
+      messages = decodeFrame(frame) as ServerMessage[];
     } catch {
       return; // a server never sends malformed frames; if one did, the request times out
     }
@@ -209,7 +233,7 @@ export class Connection {
       }
       const error = errorFromWire(message.error);
       if (entry.retry && error.retryable && this.options.deps.clock.now() < entry.deadline) {
-        this.retryLater(message.id, entry, error);
+        this.retryLater(message.id, entry, error, message.error.leaderEndpoint ?? null);
         continue;
       }
       this.pending.delete(message.id);
@@ -218,25 +242,31 @@ export class Connection {
     }
   }
 
-  /** A retryable answer (no leader yet, leader changed): try again shortly, on another member if told to. */
-  private retryLater(id: number, entry: Pending, error: SynodError): void {
-    const delay = this.backoffMs(Math.min(this.attempt + 1, 6));
+  /**
+   * A retryable answer (no leader yet, leader changed, the member is unavailable): try again shortly, at the
+   * leader when the member named it, on another member when this one cannot serve.
+   */
+  private retryLater(id: number, entry: Pending, error: SynodError, leaderEndpoint: string | null): void {
     entry.sentOn = null;
+    if (this.options.preferLeader && leaderEndpoint !== null && leaderEndpoint !== this.endpoint && this.socket !== null) {
+      this.moveTo(leaderEndpoint);
+      return;
+    }
+    const delay = this.backoffMs(Math.min(this.attempt + 1, 6));
     this.options.deps.clock.setTimeout(() => {
       if (this.pending.get(id) !== entry) return;
       if (error.code === 'unavailable' && this.socket !== null) {
-        this.socket.terminate(); // this member cannot serve: move on
+        this.socket.terminate(); // this member cannot serve: move on (the request goes out on the next socket)
         return;
       }
-      this.enqueue(id, entry);
+      this.send(id, entry);
     }, delay);
   }
 
-  private onClose(socket: WebSocket): void {
+  private onClose(socket: ClientSocket): void {
     if (this.socket !== socket) return;
     this.socket = null;
-    this.connected = false;
-    this.connecting = false;
+    this.ready = false;
     this.endpoint = null;
     this.options.onDisconnect();
     for (const [id, entry] of this.pending) {
@@ -249,16 +279,13 @@ export class Connection {
       }
     }
     if (this.closed) return;
-    this.endpointIndex++;
-    const delay = this.backoffMs(this.attempt++);
+    if (this.nextEndpoint === null) this.endpointIndex++;
+    const delay = this.nextEndpoint !== null ? 0 : this.backoffMs(this.attempt++);
     this.reconnectTimer = this.options.deps.clock.setTimeout(() => {
       this.reconnectTimer = null;
       if (this.pending.size > 0 || this.keepConnected) this.ensureConnecting();
     }, delay);
   }
-
-  /** Whether to reconnect even with nothing pending (sessions and watches need a live connection). */
-  keepConnected = true;
 
   private backoffMs(attempt: number): number {
     if (attempt === 0) return 0;
@@ -287,5 +314,6 @@ export class Connection {
     this.pending.clear();
     this.socket?.close();
     this.socket = null;
+    this.ready = false;
   }
 }

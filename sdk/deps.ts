@@ -1,10 +1,37 @@
-// Clock and randomness for the SDK's timers, backoff and jitter: injected, so tests can control them.
+// Clock, randomness and sockets for the SDK's timers, backoff, jitter and connections: injected, so tests
+// (and the whole-node simulator) can control them.
 
 import { randomInt } from 'node:crypto';
+import { WebSocket } from 'ws';
 
 export interface Timer {
   readonly handle: unknown;
 }
+
+/** What a connection hears from its socket. */
+export interface SocketEvents {
+  onOpen(): void;
+  /** One binary frame; the bytes are the receiver's to keep. */
+  onMessage(frame: Uint8Array): void;
+  /** Closed or failed; called once, also when opening failed. */
+  onClose(): void;
+}
+
+/** A client-side socket to one member (a WebSocket by default). */
+export interface ClientSocket {
+  send(frame: Uint8Array): void;
+  /** Ends the connection abruptly (as a network failure would). */
+  terminate(): void;
+  /** Ends it politely. */
+  close(): void;
+}
+
+export interface SocketOptions {
+  readonly connectTimeoutMs: number;
+  readonly frameBytesMax: number;
+}
+
+export type SocketFactory = (url: string, events: SocketEvents, options: SocketOptions) => ClientSocket;
 
 export interface Deps {
   readonly clock: {
@@ -14,7 +41,24 @@ export interface Deps {
     defer(callback: () => void): void;
   };
   readonly random: { int(bound: number): number };
+  /** Opens a socket to `ws://host:port/v1/ws`. */
+  readonly connect: SocketFactory;
 }
+
+/** The default transport: a WebSocket from the `ws` package. */
+export const webSocketFactory: SocketFactory = (url, events, options) => {
+  const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: options.connectTimeoutMs, maxPayload: options.frameBytesMax });
+  socket.binaryType = 'nodebuffer';
+  socket.on('open', () => events.onOpen());
+  socket.on('message', (data: Buffer) => events.onMessage(data));
+  socket.on('error', () => {}); // 'close' follows
+  socket.on('close', () => events.onClose());
+  return {
+    send: (frame) => socket.send(frame),
+    terminate: () => socket.terminate(),
+    close: () => socket.close(),
+  };
+};
 
 export const systemDeps: Deps = {
   clock: {
@@ -28,4 +72,5 @@ export const systemDeps: Deps = {
     defer: (callback) => void setImmediate(callback),
   },
   random: { int: (bound) => (bound <= 1 ? 0 : randomInt(bound)) },
+  connect: webSocketFactory,
 };

@@ -82,9 +82,13 @@ interface RequestBase {
   readonly serializable?: boolean;
 }
 
-/** Writes carry a per-client sequence so a retried write applies once (docs/protocol.md, idempotency). */
+/**
+ * Writes carry a per-client sequence so a retried write applies once, and `ack`, the client's lowest sequence
+ * still awaiting an answer, so the server can forget older answers (docs/protocol.md, idempotency).
+ */
 interface WriteBase extends RequestBase {
   readonly sequence?: number;
+  readonly ack?: number;
 }
 
 export type Request =
@@ -129,8 +133,21 @@ export type Op = Request['op'];
 export interface ErrorBody {
   readonly code: string;
   readonly message: string;
+  /** `no_leader`, `leader_changed`: the leader's name when known... */
   readonly leader?: string | null;
+  /** ...and its client endpoint (`host:port`), so a client can move there. */
+  readonly leaderEndpoint?: string | null;
   readonly compactRevision?: number;
+}
+
+/** The answer to `hello`. */
+export interface HelloResult {
+  readonly member: string;
+  readonly sessionTtlMinMs: number;
+  readonly sessionTtlMaxMs: number;
+  /** The leader this member knows of, with its client endpoint when registered. */
+  readonly leader: string | null;
+  readonly leaderEndpoint: string | null;
 }
 
 export type Response =

@@ -14,6 +14,7 @@ import type { MemberConfig } from './config.ts';
 import { hostPort } from './config.ts';
 import { Consensus } from './consensus.ts';
 import { systemDeps, type Clock, type RuntimeDeps, type TimerHandle } from './deps.ts';
+import { KeepAlives } from './keep-alives.ts';
 import { LeaseKeeper } from './lease-keeper.ts';
 import { Metrics } from './metrics.ts';
 import type { PeerItem, PeerNetwork } from './peers.ts';
@@ -51,11 +52,13 @@ export class Member {
   readonly consensus: Consensus;
   readonly hub: WatchHub;
   readonly keeper: LeaseKeeper;
+  readonly keepAlives: KeepAlives;
   readonly metrics: Metrics;
   readonly requests: RequestHandler;
   readonly clock: Clock;
   private readonly peers: PeerNetwork<PeerItem>;
-  private readonly keepAlivesToForward = new Set<number>();
+  /** Whether a registration of this member's client address is under way (see registerClientUrl). */
+  private registering = false;
   /** One pending timer per recurring job. */
   private readonly timers = new Map<string, TimerHandle>();
   private stopping = false;
@@ -69,17 +72,19 @@ export class Member {
   ) {
     this.clock = deps.clock;
     this.peers = deps.peers;
+    // Replicated state: the same on every member (each registers its own client address through the log).
     const initialMembers = new Map<string, MemberAddress>();
-    for (const [name, peerUrl] of config.initialCluster) {
-      initialMembers.set(name, { peerUrl, clientUrl: config.initialClientUrls.get(name) ?? (name === config.name ? config.advertiseClient : '') });
-    }
+    for (const [name, peerUrl] of config.initialCluster) initialMembers.set(name, { peerUrl, clientUrl: config.initialClientUrls.get(name) ?? '' });
     this.metrics = new Metrics();
     this.app = new ReplicatedApp(
       { dataBytesMax: config.limits.valueBytesMax, pathBytesMax: config.limits.pathBytesMax, txnOpsMax: config.limits.txnOpsMax, historyRevisionsMax: config.historyRevisions },
       initialMembers,
       {
         onApplied: (command, applied) => this.onApplied(command, applied),
-        onRegistryChange: () => this.connectPeers(),
+        onRegistryChange: () => {
+          this.connectPeers();
+          this.registerClientUrl();
+        },
         onRestore: () => this.hub.resetAll('the member installed a snapshot; resume the watch'),
         onConfChange: (change) => this.onConfChange(change),
         onRoleChange: (role, leader) => this.onRoleChange(role, leader),
@@ -98,6 +103,15 @@ export class Member {
       proposalTimeoutMs: config.proposalTimeoutMs,
     });
     this.consensus.onFatal = (error) => void this.shutdown(error);
+    this.keepAlives = new KeepAlives({
+      clock: this.clock,
+      keeper: this.keeper,
+      isLeader: () => this.consensus.role === 'leader',
+      leader: () => this.consensus.leader,
+      confirmLeadership: () => this.consensus.linearizable(),
+      send: (to, item) => this.peers.send(to, item),
+      forwardTimeoutMs: config.tickMs * config.electionTicks,
+    });
     this.peers.attach({ onItems: (from, items) => this.onPeerItems(from, items), onPeerDown: (peer) => this.consensus.peerDown(nodeId(peer)) });
     this.requests = new RequestHandler(this);
   }
@@ -106,7 +120,7 @@ export class Member {
   start(): void {
     this.connectPeers();
     this.consensus.start();
-    this.every('keepAlives', this.config.tickMs, () => this.forwardKeepAlives());
+    this.every('keepAlives', this.config.tickMs, () => this.keepAlives.flush());
     this.every('leases', leaseCheckIntervalMs, () => this.keeper.check());
     this.every('progress', this.config.watchProgressMs, () => this.hub.progress());
     this.every('sweep', sweepIntervalMs, () => this.sweep());
@@ -119,14 +133,6 @@ export class Member {
       this.timers.set(name, this.clock.setTimeout(run, intervalMs));
     };
     this.timers.set(name, this.clock.setTimeout(run, intervalMs));
-  }
-
-  private forwardKeepAlives(): void {
-    if (this.keepAlivesToForward.size === 0) return;
-    if (this.consensus.leader !== null && this.consensus.role !== 'leader') {
-      this.peers.send(this.consensus.leader, { kind: 'keepAlive', leaseIds: [...this.keepAlivesToForward] });
-    }
-    this.keepAlivesToForward.clear();
   }
 
   private sweep(): void {
@@ -143,10 +149,24 @@ export class Member {
     return Math.floor(this.deps.wallClock());
   }
 
-  /** Renews a lease: locally on the leader, forwarded to it from a follower (batched per tick). */
-  keepAlive(leaseId: number): void {
-    if (this.consensus.role === 'leader') this.keeper.keepAlive(leaseId);
-    else this.keepAlivesToForward.add(leaseId);
+  /** The client endpoint (`host:port`) of a member, when it registered one. */
+  clientEndpointOf(name: string | null): string | null {
+    if (name === null) return null;
+    const url = this.app.members.get(name)?.clientUrl ?? '';
+    return url === '' ? null : url;
+  }
+
+  /**
+   * Makes the replicated registry name this member's client address, so clients that reach another member
+   * can be sent here when this member leads. Proposed once a leader is known, again until it applies.
+   */
+  private registerClientUrl(): void {
+    const own = this.app.members.get(this.config.name);
+    if (this.registering || this.consensus.leader === null || own === undefined || own.clientUrl === this.config.advertiseClient) return;
+    this.registering = true;
+    this.proposeInternal({ op: 'memberSet', name: this.config.name, peerUrl: own.peerUrl, clientUrl: this.config.advertiseClient })
+      .catch(() => {})
+      .finally(() => (this.registering = false));
   }
 
   private onApplied(command: Command, applied: ApplyResult): void {
@@ -159,8 +179,10 @@ export class Member {
     else if (result.op === 'leaseExpire') for (const id of result.expired) this.keeper.removed(id);
   }
 
-  private onRoleChange(role: Role, _leader: NodeId | null): void {
+  private onRoleChange(role: Role, leader: NodeId | null): void {
     this.metrics.role(role);
+    this.keepAlives.leaderChanged(leader);
+    this.registerClientUrl();
     if (role === 'leader' && !this.keeper.isLeading) this.keeper.becomeLeader(this.app.machine.leases());
     else if (role !== 'leader' && this.keeper.isLeading) this.keeper.stepDown();
   }
@@ -181,7 +203,10 @@ export class Member {
           if (isRaftMessage(item.message) && item.message.from === from && item.message.to === this.config.name) this.consensus.step(item.message);
           break;
         case 'keepAlive':
-          if (Array.isArray(item.leaseIds) && this.consensus.role === 'leader') for (const id of item.leaseIds) this.keeper.keepAlive(Number(id));
+          this.keepAlives.onForwarded(from, Number(item.request), item.leaseIds);
+          break;
+        case 'keepAliveAck':
+          this.keepAlives.onAck(Number(item.request), item.ttls);
           break;
         case 'removed':
           if (!this.consensus.status().confState.voters.includes(nodeId(this.config.name))) void this.shutdown(null);

@@ -3,10 +3,14 @@
 
 import type { Message } from '../raft/types.ts';
 
-/** What members say to each other besides Raft: keep-alives forwarded to the leader, a removal notice. */
+/**
+ * What members say to each other besides Raft: keep-alives a follower forwards to the leader and the leader's
+ * answer (the TTL renewed, or null for a lease it does not know: expired), and a removal notice.
+ */
 export type PeerItem =
   | { readonly kind: 'raft'; readonly message: Message }
-  | { readonly kind: 'keepAlive'; readonly leaseIds: readonly number[] }
+  | { readonly kind: 'keepAlive'; readonly request: number; readonly leaseIds: readonly number[] }
+  | { readonly kind: 'keepAliveAck'; readonly request: number; readonly ttls: readonly (number | null)[] }
   | { readonly kind: 'removed' };
 
 export interface PeerReceiver<Item> {

@@ -4,7 +4,7 @@
 
 import { commandProblem, metaProblem, type Command, type CommandError, type LeaseId, type WatchFilter } from '../state/index.ts';
 import type { ClientConnection, ClientHandler } from '../transport/client.ts';
-import type { ErrorBody, ResponseHeader } from '../../sdk/protocol/messages.ts';
+import type { ErrorBody, HelloResult, ResponseHeader } from '../../sdk/protocol/messages.ts';
 import { protocolVersion } from '../../sdk/protocol/messages.ts';
 import { nodeId } from '../raft/types.ts';
 import { RuntimeError, type ErrorCode } from './errors.ts';
@@ -69,7 +69,7 @@ export class RequestHandler implements ClientHandler {
   }
 
   private fail(connection: ClientConnection, id: number, error: unknown): void {
-    const body = toErrorBody(error);
+    const body = toErrorBody(error, (leader) => this.member.clientEndpointOf(leader));
     this.member.metrics.error(body.code);
     connection.push({ id, ok: false, header: this.header(), error: body });
   }
@@ -149,7 +149,9 @@ export class RequestHandler implements ClientHandler {
     if (clientId.length === 0 || clientId.length > 128) throw new RuntimeError('bad_request', 'clientId must be 1 to 128 characters');
     state.clientId = clientId;
     const { sessionTtlMinMs, sessionTtlMaxMs } = this.member.config;
-    return Promise.resolve({ member: this.member.config.name, sessionTtlMinMs, sessionTtlMaxMs });
+    const leader = this.member.consensus.leader;
+    const hello: HelloResult = { member: this.member.config.name, sessionTtlMinMs, sessionTtlMaxMs, leader, leaderEndpoint: this.member.clientEndpointOf(leader) };
+    return Promise.resolve(hello);
   }
 
   private async write(state: ConnectionState, op: string, r: Fields): Promise<unknown> {
@@ -176,10 +178,9 @@ export class RequestHandler implements ClientHandler {
 
   private async keepAlive(r: Fields): Promise<unknown> {
     const leaseId = num(r, 'leaseId');
-    const lease = this.member.app.machine.leaseTimeToLive(leaseId as LeaseId, false);
-    if (!lease.ok) throw new RuntimeError(lease.code === 'lease_not_found' ? 'session_expired' : 'bad_request', `lease ${leaseId} has expired or never existed`);
-    this.member.keepAlive(leaseId);
-    return { leaseId, ttlMs: lease.ttlMs };
+    const ttlMs = await this.member.keepAlives.renew(leaseId);
+    if (ttlMs === null) throw new RuntimeError('session_expired', `lease ${leaseId} has expired or never existed`);
+    return { leaseId, ttlMs };
   }
 
   private watch(connection: ClientConnection, r: Fields): Promise<unknown> {
@@ -313,9 +314,15 @@ function machineResult<T>(result: T | CommandError): T {
   return result as T;
 }
 
-function toErrorBody(error: unknown): ErrorBody {
+function toErrorBody(error: unknown, endpointOf: (leader: string | null) => string | null): ErrorBody {
   if (error instanceof RuntimeError) {
-    return { code: error.code, message: error.message, ...(error.details.leader !== undefined ? { leader: error.details.leader } : {}), ...(error.details.compactRevision !== undefined ? { compactRevision: error.details.compactRevision } : {}) };
+    const { leader, compactRevision } = error.details;
+    return {
+      code: error.code,
+      message: error.message,
+      ...(leader !== undefined ? { leader, leaderEndpoint: endpointOf(leader) } : {}),
+      ...(compactRevision !== undefined ? { compactRevision } : {}),
+    };
   }
   return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
 }

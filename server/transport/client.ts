@@ -41,26 +41,44 @@ export interface ClientHandler {
   metrics(): Promise<string>;
 }
 
-interface SocketData {
-  connection: Connection | null;
-}
-
-class Connection implements ClientConnection {
+/**
+ * One client connection, whatever carries its frames (a uWebSockets.js socket here, a simulated socket in
+ * test/sim): decodes incoming frames into requests for the handler, and batches the answers and pushes of
+ * one turn into one outgoing frame.
+ */
+export class ClientChannel implements ClientConnection {
   open = true;
   private queue: unknown[] = [];
   private scheduled = false;
 
   constructor(
     readonly id: number,
-    private readonly socket: WebSocket<SocketData>,
-  ) {}
+    private readonly handler: ClientHandler,
+    private readonly sendFrame: (frame: Uint8Array) => void,
+    private readonly defer: (callback: () => void) => void,
+  ) {
+    handler.open(this);
+  }
+
+  /** One frame from the client: an array of requests (a lone request is accepted too). */
+  receive(frame: Uint8Array): void {
+    let messages: unknown;
+    try {
+      messages = decodeFrame(frame);
+    } catch {
+      this.push({ id: 0, ok: false, error: { code: 'bad_request', message: 'malformed frame: not CBOR' } });
+      return;
+    }
+    if (!Array.isArray(messages)) messages = [messages];
+    for (const request of messages as unknown[]) this.handler.request(this, request);
+  }
 
   push(message: unknown): void {
     if (!this.open) return;
     this.queue.push(message);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    this.defer(() => this.flush());
   }
 
   private flush(): void {
@@ -68,9 +86,20 @@ class Connection implements ClientConnection {
     if (!this.open || this.queue.length === 0) return;
     const frame = encodeFrame(this.queue);
     this.queue = [];
-    // With closeOnBackpressureLimit, uWebSockets.js closes a socket whose buffer passes maxBackpressure.
-    this.socket.send(frame, true);
+    this.sendFrame(frame);
   }
+
+  /** The connection is gone: nothing more is sent, and the handler forgets it (its watches end). */
+  closed(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.queue = [];
+    this.handler.close(this);
+  }
+}
+
+interface SocketData {
+  connection: ClientChannel | null;
 }
 
 export class ClientServer {
@@ -101,31 +130,17 @@ export class ClientServer {
           res.upgrade<SocketData>({ connection: null }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
         },
         open: (ws) => {
-          const connection = new Connection(++this.connectionSequence, ws);
-          ws.getUserData().connection = connection;
           this.sockets.add(ws);
-          handler.open(connection);
+          // With closeOnBackpressureLimit, uWebSockets.js closes a socket whose buffer passes maxBackpressure.
+          ws.getUserData().connection = new ClientChannel(++this.connectionSequence, handler, (frame) => void ws.send(frame, true), setImmediate);
         },
         message: (ws, data) => {
-          const connection = ws.getUserData().connection;
-          if (connection === null) return;
-          let messages: unknown;
-          try {
-            // uWebSockets.js reuses `data` after this callback; decoded byte strings must not point into it.
-            messages = decodeFrame(new Uint8Array(data.slice(0)));
-          } catch {
-            connection.push({ id: 0, ok: false, error: { code: 'bad_request', message: 'malformed frame: not CBOR' } });
-            return;
-          }
-          if (!Array.isArray(messages)) messages = [messages];
-          for (const request of messages as unknown[]) handler.request(connection, request);
+          // uWebSockets.js reuses `data` after this callback; decoded byte strings must not point into it.
+          ws.getUserData().connection?.receive(new Uint8Array(data.slice(0)));
         },
         close: (ws) => {
-          const connection = ws.getUserData().connection;
           this.sockets.delete(ws);
-          if (connection === null) return;
-          connection.open = false;
-          handler.close(connection);
+          ws.getUserData().connection?.closed();
         },
       })
       .get('/health', (res) => {

@@ -48,8 +48,9 @@ export async function statusOf(member: ProcessMember): Promise<MemberStatus | nu
 }
 
 /** A client that talks to the given members only (one: every answer comes from that member). */
+/** A client pinned to these members (it does not move to the leader unless told to). */
 export function connectTo(endpoints: readonly string[], options: Omit<ConnectOptions, 'endpoints'> = {}): Promise<Client> {
-  return connect({ endpoints, ...options });
+  return connect({ endpoints, preferLeader: false, ...options });
 }
 
 /** Waits until every running member has applied the same index and reports the same revision. */

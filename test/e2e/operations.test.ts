@@ -34,6 +34,20 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
 
   const leader = () => cluster.member(leaderName);
 
+  it('moves a client that reached a follower to the leader, which every member registered as its client address', async () => {
+    const follower = cluster.members.find((m) => m.name !== leaderName)!;
+    const moving = await connectTo([endpointOf(follower)], { preferLeader: true });
+    try {
+      await waitFor('the client to reach the leader', () => moving.endpoint === endpointOf(leader()), 5_000);
+      const created = await moving.create('/ops/through-leader', 'x', { parents: true });
+      expect(created.header.member).toBe(leaderName);
+      const members = await moving.members();
+      for (const m of cluster.members) expect(members.find((info) => info.name === m.name)?.clientUrl).toBe(endpointOf(m));
+    } finally {
+      await moving.close();
+    }
+  });
+
   it('elects exactly one leader that every member names, with every member voting', async () => {
     const statuses = (await Promise.all(cluster.members.map(statusOf))) as MemberStatus[];
     expect(statuses.every((s) => s !== null)).toBe(true);
