@@ -20,6 +20,8 @@ export interface ConnectOptions {
   readonly connectTimeoutMs?: number;
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
+  /** Give up a member when requests wait this long and nothing arrives from it (default 3 s). */
+  readonly stallTimeoutMs?: number;
   /** TTL of the default session (for ephemeral nodes created without one). */
   readonly sessionTtlMs?: number;
   /** Identifies this client for idempotent writes; random by default. */
@@ -96,11 +98,13 @@ export class Client implements AsyncDisposable {
       connectTimeoutMs: options.connectTimeoutMs ?? 2_000,
       backoffMinMs: options.backoffMinMs ?? 25,
       backoffMaxMs: options.backoffMaxMs ?? 1_000,
+      stallTimeoutMs: options.stallTimeoutMs ?? 3_000,
       preferLeader: options.preferLeader ?? true,
       deps: this.deps,
       onConnect: (endpoint) => this.onConnect(endpoint),
       onPush: (push) => this.onPush(push),
       onDisconnect: () => this.watches.clear(),
+      needsLiveness: () => this.streams.size > 0 || this.sessions.size > 0,
     });
   }
 
@@ -322,13 +326,19 @@ export class Client implements AsyncDisposable {
   }
 
   private async newSession(ttlMs: number): Promise<Session> {
+    const sentAt = this.deps.clock.now();
     const { result } = await this.write({ op: 'leaseGrant', ttlMs, kind: 'session' });
     const granted = result as { leaseId: number; ttlMs: number };
-    const session = new Session(granted.leaseId, granted.ttlMs, {
-      deps: this.deps,
-      keepAlive: (id) => this.keepAliveLease(id, { timeoutMs: granted.ttlMs / 3 }),
-      revoke: (id) => this.revokeLease(id, { timeoutMs: 2_000 }),
-    });
+    const session = new Session(
+      granted.leaseId,
+      granted.ttlMs,
+      {
+        deps: this.deps,
+        keepAlive: (id) => this.keepAliveLease(id, { timeoutMs: granted.ttlMs / 3 }),
+        revoke: (id) => this.revokeLease(id, { timeoutMs: 2_000 }),
+      },
+      sentAt,
+    );
     this.sessions.add(session);
     session.on('expired', () => this.sessions.delete(session));
     return session;
@@ -359,7 +369,7 @@ export class Client implements AsyncDisposable {
         this.connection.fireAndForget({ op: 'watchCancel', watchId });
       },
       forget: (s) => this.streams.delete(s),
-    });
+    }, this.deps.plantedBugs?.watchResumeSkipsOne === true);
     this.streams.add(stream);
     void stream.resume();
     return stream;

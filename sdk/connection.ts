@@ -17,6 +17,11 @@ export interface ConnectionOptions {
   readonly connectTimeoutMs: number;
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
+  /**
+   * A socket on which requests have waited this long while nothing at all arrived is given up for another
+   * member (a half-open connection, or a member cut off from us).
+   */
+  readonly stallTimeoutMs: number;
   /** Move to the leader's endpoint when a member names it (default in the client: true). */
   readonly preferLeader: boolean;
   readonly deps: Deps;
@@ -27,6 +32,8 @@ export interface ConnectionOptions {
   readonly onConnect: (endpoint: string) => Promise<{ leaderEndpoint: string | null }>;
   readonly onPush: (push: WatchPush) => void;
   readonly onDisconnect: () => void;
+  /** Whether something (a watch, a session) needs the connection alive even with no request waiting. */
+  readonly needsLiveness: () => boolean;
 }
 
 export interface CallOptions {
@@ -69,6 +76,11 @@ export class Connection {
   private outbox: Request[] = [];
   private flushScheduled = false;
   private reconnectTimer: Timer | null = null;
+  private stallTimer: Timer | null = null;
+  /** When the current socket last delivered anything. */
+  private lastReceivedAt = 0;
+  /** Answers in a row from the current member that it knows no leader. */
+  private noLeaderStreak = 0;
   /** The member this connection talks to now, for status and tests. */
   endpoint: string | null = null;
   /** Whether to reconnect even with nothing pending (sessions and watches need a live connection). */
@@ -170,6 +182,9 @@ export class Connection {
           }
           this.ready = true;
           this.attempt = 0;
+          this.noLeaderStreak = 0;
+          this.lastReceivedAt = this.options.deps.clock.now();
+          this.watchForStall(current);
           this.resendPending(current);
         })
         .catch(() => current.terminate());
@@ -211,7 +226,31 @@ export class Connection {
     }
   }
 
+  /** Checks now and then that a socket with requests waiting still hears from its member. */
+  private watchForStall(socket: ClientSocket): void {
+    const clock = this.options.deps.clock;
+    const intervalMs = Math.max(1, this.options.stallTimeoutMs / 2);
+    const check = (): void => {
+      this.stallTimer = null;
+      if (this.socket !== socket) return;
+      const silentMs = clock.now() - this.lastReceivedAt;
+      const waiting = [...this.pending.values()].some((entry) => entry.sentOn === socket);
+      if (waiting && silentMs > this.options.stallTimeoutMs) {
+        socket.terminate();
+        return;
+      }
+      // A quiet stream says nothing either way: ask the member, and hear it answer or give it up.
+      if (!waiting && silentMs > intervalMs && this.ready && this.options.needsLiveness()) {
+        this.call({ op: 'ping' }, { retry: false, timeoutMs: this.options.stallTimeoutMs * 2 }).catch(() => {});
+      }
+      this.stallTimer = clock.setTimeout(check, intervalMs);
+    };
+    if (this.stallTimer !== null) clock.clearTimeout(this.stallTimer);
+    this.stallTimer = clock.setTimeout(check, intervalMs);
+  }
+
   private receive(frame: Uint8Array): void {
+    this.lastReceivedAt = this.options.deps.clock.now();
     let messages: ServerMessage[];
     try {
       messages = decodeFrame(frame) as ServerMessage[];
@@ -226,13 +265,16 @@ export class Connection {
       const entry = this.pending.get(message.id);
       if (entry === undefined) continue;
       if (message.ok) {
+        this.noLeaderStreak = 0;
         this.pending.delete(message.id);
         entry.cleanup();
         entry.resolve({ header: message.header, result: message.result });
         continue;
       }
       const error = errorFromWire(message.error);
-      if (entry.retry && error.retryable && this.options.deps.clock.now() < entry.deadline) {
+      // `no_leader` means this attempt had no effect, so even a request not to be repeated may go again.
+      const again = (entry.retry && error.retryable) || error.code === 'no_leader';
+      if (again && this.options.deps.clock.now() < entry.deadline) {
         this.retryLater(message.id, entry, error, message.error.leaderEndpoint ?? null);
         continue;
       }
@@ -252,11 +294,14 @@ export class Connection {
       this.moveTo(leaderEndpoint);
       return;
     }
+    // A member that keeps knowing no leader may be cut off from the others: try another.
+    const moveOn = error.code === 'unavailable' || (error.code === 'no_leader' && ++this.noLeaderStreak >= 3);
     const delay = this.backoffMs(Math.min(this.attempt + 1, 6));
     this.options.deps.clock.setTimeout(() => {
       if (this.pending.get(id) !== entry) return;
-      if (error.code === 'unavailable' && this.socket !== null) {
-        this.socket.terminate(); // this member cannot serve: move on (the request goes out on the next socket)
+      if (moveOn && this.socket !== null) {
+        this.noLeaderStreak = 0;
+        this.socket.terminate(); // the request goes out on the next socket
         return;
       }
       this.send(id, entry);
@@ -306,6 +351,7 @@ export class Connection {
   close(): void {
     this.closed = true;
     if (this.reconnectTimer !== null) this.options.deps.clock.clearTimeout(this.reconnectTimer);
+    if (this.stallTimer !== null) this.options.deps.clock.clearTimeout(this.stallTimer);
     const error = new SynodError('closed', 'the client is closed');
     for (const entry of this.pending.values()) {
       entry.cleanup();

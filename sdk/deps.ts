@@ -43,6 +43,16 @@ export interface Deps {
   readonly random: { int(bound: number): number };
   /** Opens a socket to `ws://host:port/v1/ws`. */
   readonly connect: SocketFactory;
+  /** Tests only: deliberately broken variants the whole-node simulator must catch. */
+  readonly plantedBugs?: SdkBugs;
+}
+
+/** Deliberately broken variants of the SDK (tests only). */
+export interface SdkBugs {
+  /** A lock waiter takes the lock when its predecessor goes, without looking again (its own node may be gone). */
+  readonly lockWithoutRecheck?: boolean;
+  /** A watch resumes one revision too late, dropping the events of the revision after the last delivered. */
+  readonly watchResumeSkipsOne?: boolean;
 }
 
 /** The default transport: a WebSocket from the `ws` package. */

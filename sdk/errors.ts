@@ -1,5 +1,7 @@
 // Errors the SDK surfaces: one class with the server's stable `code`, and subclasses where callers branch.
 
+import type { ErrorBody } from './protocol/messages.ts';
+
 export type SynodErrorCode =
   | 'not_found'
   | 'exists'
@@ -27,7 +29,7 @@ export class SynodError extends Error {
   constructor(
     readonly code: SynodErrorCode,
     message: string,
-    readonly details: { readonly leader?: string | null; readonly compactRevision?: number } = {},
+    readonly details: { readonly leader?: string | null; readonly compactRevision?: number; readonly opIndex?: number } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -63,11 +65,12 @@ const subclasses: Partial<Record<SynodErrorCode, typeof SynodError>> = {
   session_expired: SessionExpiredError,
 };
 
-export function errorFromWire(body: { code: string; message: string; leader?: string | null; compactRevision?: number }): SynodError {
+export function errorFromWire(body: ErrorBody): SynodError {
   const code = body.code as SynodErrorCode;
   const Class = subclasses[code] ?? SynodError;
-  const details: { leader?: string | null; compactRevision?: number } = {};
+  const details: { leader?: string | null; compactRevision?: number; opIndex?: number } = {};
   if (body.leader !== undefined) details.leader = body.leader;
   if (body.compactRevision !== undefined) details.compactRevision = body.compactRevision;
+  if (body.opIndex !== undefined) details.opIndex = body.opIndex;
   return new Class(code, body.message, details);
 }

@@ -16,6 +16,7 @@ export type SessionState = 'alive' | 'jeopardy' | 'expired' | 'closed';
 export class Session implements AsyncDisposable {
   private state: SessionState = 'alive';
   private lastAnsweredAt: number;
+  private answeredSentAt: number;
   private timer: Timer | null = null;
   private readonly controller = new AbortController();
   private readonly listeners = new Map<'jeopardy' | 'expired' | 'recovered', Set<() => void>>();
@@ -25,9 +26,20 @@ export class Session implements AsyncDisposable {
     readonly id: number,
     readonly ttlMs: number,
     private readonly host: SessionHost,
+    /** When the request that granted the session was sent (the server's TTL started after it). */
+    grantSentAt: number = host.deps.clock.now(),
   ) {
     this.lastAnsweredAt = host.deps.clock.now();
+    this.answeredSentAt = grantSentAt;
     this.schedule();
+  }
+
+  /**
+   * When the latest answered heartbeat was sent (the grant, before any), on the client's clock. The leader
+   * renewed the session after that moment, so it lives at least until this plus its TTL.
+   */
+  get lastRenewalSentAt(): number {
+    return this.answeredSentAt;
   }
 
   /** Aborted when the session expires or is closed: pass it to work that must stop with the session. */
@@ -62,10 +74,12 @@ export class Session implements AsyncDisposable {
       this.state = 'jeopardy';
       this.emit('jeopardy');
     }
+    const sentAt = clock.now();
     this.host
       .keepAlive(this.id)
       .then(() => {
         this.lastAnsweredAt = clock.now();
+        this.answeredSentAt = Math.max(this.answeredSentAt, sentAt);
         if (this.state === 'jeopardy') {
           this.state = 'alive';
           this.emit('recovered');

@@ -47,6 +47,8 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
   watchId = 0;
   /** The last revision delivered into the buffer (events or progress): resume after it. */
   lastRevision = 0;
+  /** The first revision whose events the stream delivers (0 until the server accepted the watch). */
+  startRevision = 0;
   private started = false;
   private initialPending: boolean;
 
@@ -54,6 +56,8 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
     readonly path: string,
     readonly options: WatchOptions,
     private readonly host: WatchHost,
+    /** Planted bug (tests only): resume one revision too late. */
+    private readonly skipOnResume = false,
   ) {
     this.initialPending = options.initial === true;
     options.signal?.addEventListener('abort', () => this.finish(new SynodError('aborted', 'the watch was aborted')), { once: true });
@@ -66,11 +70,14 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
   /** Starts (or restarts after a reconnect or a pause) the server-side watch after the last revision seen. */
   async resume(): Promise<void> {
     if (this.ended) return;
-    const from = this.started ? this.lastRevision + 1 : (this.options.fromRevision ?? 0);
+    const from = this.started ? this.lastRevision + (this.skipOnResume ? 2 : 1) : (this.options.fromRevision ?? 0);
     try {
       const { watchId, revision } = await this.host.startWatch(this, from, this.initialPending);
       this.watchId = watchId;
-      if (!this.started && from === 0) this.lastRevision = revision;
+      if (!this.started) {
+        if (from === 0) this.lastRevision = revision;
+        this.startRevision = from === 0 ? revision + 1 : from;
+      }
       this.started = true;
     } catch (error) {
       if (error instanceof SynodError && (error.code === 'closed' || error.code === 'aborted')) this.finish(null);

@@ -120,6 +120,8 @@ export type Request =
     })
   | (RequestBase & { readonly op: 'watchCancel'; readonly watchId: number })
   | (RequestBase & { readonly op: 'sync' })
+  /** Answers at once: a quiet connection's proof of life. */
+  | (RequestBase & { readonly op: 'ping' })
   | (RequestBase & { readonly op: 'status' })
   | (RequestBase & { readonly op: 'members' })
   | (RequestBase & { readonly op: 'memberAdd'; readonly name: string; readonly peerUrl: string; readonly clientUrl: string; readonly learner?: boolean })
@@ -138,6 +140,8 @@ export interface ErrorBody {
   /** ...and its client endpoint (`host:port`), so a client can move there. */
   readonly leaderEndpoint?: string | null;
   readonly compactRevision?: number;
+  /** The failing operation of a transaction. */
+  readonly opIndex?: number;
 }
 
 /** The answer to `hello`. */

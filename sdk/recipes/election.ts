@@ -5,9 +5,8 @@
 import type { Client, Value } from '../client.ts';
 import { toBytes } from '../client.ts';
 import { SynodError } from '../errors.ts';
-import type { Compare } from '../protocol/messages.ts';
 import type { Session } from '../session.ts';
-import { abortError, combinedSignal, enqueue, readQueue, recipeRoot, waitForDeletion } from './queue.ts';
+import { abortError, combinedSignal, QueueAttempt, QueueHold, readQueue, recipeRoot, waitForDeletion } from './queue.ts';
 
 export interface LeaderInfo {
   /** The leader's node (its key); null when nobody leads. */
@@ -24,34 +23,9 @@ export interface CampaignOptions {
 }
 
 /** Leadership won by `campaign`. `resign()` is idempotent; `await using` resigns at the end of the scope. */
-export class Leadership implements AsyncDisposable {
-  private readonly controller = new AbortController();
-  private resigned = false;
-
-  constructor(
-    private readonly client: Client,
-    readonly path: string,
-    readonly token: number,
-    readonly session: Session,
-  ) {
-    const onSessionEnd = (): void => this.lose(session.signal.reason);
-    session.signal.addEventListener('abort', onSessionEnd, { once: true });
-    this.controller.signal.addEventListener('abort', () => session.signal.removeEventListener('abort', onSessionEnd), { once: true });
-    void this.watchOwnNode();
-  }
-
-  /** Aborted when leadership is lost. */
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  onJeopardy(listener: () => void): () => void {
-    return this.session.on('jeopardy', listener);
-  }
-
-  /** A compare that holds only while this leadership lasts, for fenced writes in a transaction. */
-  ifHeld(): Compare {
-    return { path: this.path, target: 'createRevision', op: '=', value: this.token };
+export class Leadership extends QueueHold {
+  constructor(client: Client, path: string, token: number, session: Session) {
+    super(client, path, token, session, 'leadership');
   }
 
   /** Changes the leader's value (observers see it); fails if leadership was lost. */
@@ -63,36 +37,9 @@ export class Leadership implements AsyncDisposable {
     }
   }
 
-  private lose(reason: unknown): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason ?? new SynodError('session_expired', 'leadership was lost'));
-  }
-
-  private async watchOwnNode(): Promise<void> {
-    const stream = this.client.watch(this.path, { signal: this.controller.signal });
-    try {
-      for await (const item of stream) {
-        if ('type' in item && item.type === 'delete') {
-          if (!this.resigned) this.lose(new SynodError('not_found', `leader node ${this.path} was deleted`));
-          return;
-        }
-      }
-    } catch {
-      // Ends with the leadership.
-    }
-  }
-
-  /** Steps down: the next candidate leads. */
-  async resign(): Promise<void> {
-    if (this.resigned) return;
-    this.resigned = true;
-    this.controller.abort(new SynodError('aborted', 'resigned'));
-    await this.client.delete(this.path).catch((error: unknown) => {
-      if (!(error instanceof SynodError && error.code === 'not_found')) throw error;
-    });
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.resign();
+  /** Steps down (deletes its node, retrying through outages until done): the next candidate leads. */
+  resign(): Promise<void> {
+    return this.leave();
   }
 }
 
@@ -111,9 +58,10 @@ export class Election {
   async campaign(value: Value, options: CampaignOptions = {}): Promise<Leadership> {
     const client = this.client;
     const session = options.session ?? (await client.session());
-    const signal = combinedSignal(session, options);
-    const mine = await enqueue(client, this.folder, 'candidate', session, toBytes(value), signal);
+    const { signal, dispose } = combinedSignal(client, session, options);
+    const attempt = new QueueAttempt(client, this.folder, 'candidate', session);
     try {
+      const mine = await attempt.join(toBytes(value), signal);
       for (;;) {
         const { entries, revision } = await readQueue(client, this.folder, signal);
         const i = entries.findIndex((entry) => entry.path === mine.path);
@@ -122,9 +70,11 @@ export class Election {
         await waitForDeletion(client, entries[i - 1]!.path, revision, signal);
       }
     } catch (error) {
-      await client.delete(mine.path).catch(() => {});
+      attempt.abandon();
       if (signal.aborted) throw abortError(signal, `campaign for ${this.name}`);
       throw error;
+    } finally {
+      dispose();
     }
   }
 

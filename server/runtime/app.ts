@@ -19,7 +19,7 @@ export type RegistryCommand =
 export type ReplicatedCommand = Command | RegistryCommand;
 
 export interface AppHooks {
-  onApplied(command: Command, applied: ApplyResult): void;
+  onApplied(index: LogIndex, command: Command, applied: ApplyResult): void;
   onRegistryChange(): void;
   onRestore(): void;
   onConfChange(change: ConfChange): void;
@@ -54,7 +54,7 @@ export class ReplicatedApp implements Application {
       return { revision: this.machine.revision, result: { ok: true, op: command.op }, events: [] };
     }
     const applied = this.machine.apply(index, command);
-    this.hooks.onApplied(command, applied);
+    this.hooks.onApplied(index, command, applied);
     return applied;
   }
 

@@ -35,6 +35,8 @@ export interface ConsensusOptions {
   /** Take a snapshot and compact after this many applied entries. */
   readonly snapshotEntries: number;
   readonly proposalTimeoutMs: number;
+  /** Planted bug (tests only): vote answers leave before the vote is persisted. */
+  readonly sendVoteBeforePersist?: boolean;
 }
 
 interface Waiter {
@@ -53,6 +55,8 @@ interface Envelope {
 export class Consensus {
   private readonly raw: RawNode;
   private readonly proposals = new Map<number, Waiter>();
+  /** Membership changes proposed here, by log index, until they apply. */
+  private readonly confChanges = new Map<number, { term: number; waiter: Waiter }>();
   private readonly readBatches = new Map<number, Waiter[]>();
   private readsWaiting: Waiter[] = [];
   private readsForIndex: Array<{ index: LogIndex; waiters: Waiter[] }> = [];
@@ -98,6 +102,8 @@ export class Consensus {
     const error = new RuntimeError('unavailable', 'the member is stopping');
     for (const waiter of this.proposals.values()) this.fail(waiter, error);
     this.proposals.clear();
+    for (const change of this.confChanges.values()) this.fail(change.waiter, error);
+    this.confChanges.clear();
     this.failReads(error);
   }
 
@@ -118,12 +124,26 @@ export class Consensus {
     return this.submit(request, timeoutMs, () => this.raw.propose(data));
   }
 
-  proposeConfChange(change: ConfChange): Promise<void> {
-    const result = this.raw.proposeConfChange(change);
-    this.schedule();
-    if (result.status === 'dropped') return Promise.reject(dropError(result.reason, result.leader));
-    // A membership change is confirmed by watching it apply (Application.onConfChange).
-    return Promise.resolve();
+  /**
+   * Proposes a membership change on the leader; resolves once it applied here (so it is committed: a quorum
+   * holds it). A follower refuses with `no_leader` naming the leader, where the caller should ask.
+   */
+  proposeConfChange(change: ConfChange, timeoutMs = this.options.proposalTimeoutMs): Promise<void> {
+    if (this.fatal !== null) return Promise.reject(new RuntimeError('unavailable', this.fatal.message));
+    if (this.role !== 'leader') return Promise.reject(new RuntimeError('no_leader', 'membership changes go to the leader', { leader: this.leader }));
+    return new Promise((resolve, reject) => {
+      const result = this.raw.proposeConfChange(change);
+      if (result.status !== 'appended') {
+        reject(result.status === 'dropped' ? dropError(result.reason, result.leader) : new RuntimeError('no_leader', 'not the leader', { leader: this.leader }));
+        return;
+      }
+      const timer = this.options.clock.setTimeout(() => {
+        this.confChanges.delete(result.index);
+        reject(new RuntimeError('timeout', `membership change not applied within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.confChanges.set(result.index, { term: result.term, waiter: { resolve: () => resolve(), reject, timer } });
+      this.schedule();
+    });
   }
 
   transferLeadership(target: NodeId): void {
@@ -224,8 +244,10 @@ export class Consensus {
     const termOrVoteChanged = hard !== null && (hard.term !== this.persistedTerm || hard.vote !== this.persistedVote);
     const early: Message[] = [];
     const late: Message[] = [];
+    const voteEarly = this.options.sendVoteBeforePersist === true;
     for (const message of ready.messages) {
       if (!termOrVoteChanged && this.role === 'leader' && (message.type === 'append' || message.type === 'heartbeat')) early.push(message);
+      else if (voteEarly && message.type === 'voteResponse') early.push(message);
       else late.push(message);
     }
     for (const message of early) this.options.send(message);
@@ -259,6 +281,14 @@ export class Consensus {
     const self = this.raw.status().id;
     for (const entry of entries) {
       this.applied = entry.index;
+      const change = this.confChanges.get(entry.index);
+      if (change !== undefined) {
+        this.confChanges.delete(entry.index);
+        this.options.clock.clearTimeout(change.waiter.timer);
+        // Another entry at that index: our change was overwritten by a new leader's log.
+        if (entry.term === change.term && entry.kind === 'config') change.waiter.resolve(undefined);
+        else change.waiter.reject(new RuntimeError('leader_changed', 'the membership change was lost with its leader; retry', { leader: this.leader }));
+      }
       if (entry.kind !== 'normal' || entry.data.byteLength === 0) continue;
       const envelope = decodeFrame(entry.data) as Envelope;
       const result = this.options.app.apply(entry.index, envelope.command);
@@ -298,6 +328,10 @@ export class Consensus {
       for (const [request, waiter] of this.proposals) {
         this.fail(waiter, error);
         this.proposals.delete(request);
+      }
+      for (const [index, change] of this.confChanges) {
+        this.fail(change.waiter, error);
+        this.confChanges.delete(index);
       }
       this.failReads(error);
     }

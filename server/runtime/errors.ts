@@ -30,6 +30,8 @@ export interface ErrorDetails {
   readonly leader?: string | null;
   /** The oldest revision still kept (`compacted`). */
   readonly compactRevision?: number;
+  /** The failing operation of a transaction. */
+  readonly opIndex?: number;
 }
 
 export class RuntimeError extends Error {

@@ -20,6 +20,8 @@ export interface KeepAliveHost {
   send(to: string, item: PeerItem): void;
   /** How long a follower waits for the leader's answer. */
   readonly forwardTimeoutMs: number;
+  /** How long a follower gathers keep-alives before it forwards them together (a tick). */
+  readonly batchMs: number;
 }
 
 /** The TTL renewed, or null: the lease is unknown to the leader (expired, revoked, or never granted). */
@@ -38,6 +40,7 @@ interface InFlight {
 
 export class KeepAlives {
   private queued = new Map<number, Waiter[]>();
+  private flushTimer: TimerHandle | null = null;
   private readonly inFlight = new Map<number, InFlight>();
   private requestSequence = 0;
 
@@ -51,6 +54,7 @@ export class KeepAlives {
       let waiters = this.queued.get(leaseId);
       if (waiters === undefined) this.queued.set(leaseId, (waiters = []));
       waiters.push({ resolve, reject });
+      this.flushTimer ??= this.host.clock.setTimeout(() => this.flush(), this.host.batchMs);
     });
   }
 
@@ -93,8 +97,9 @@ export class KeepAlives {
     });
   }
 
-  /** On a follower, once per tick: sends the keep-alives queued since the last one to the leader. */
-  flush(): void {
+  /** On a follower: sends the keep-alives queued since the last batch to the leader. */
+  private flush(): void {
+    this.flushTimer = null;
     if (this.queued.size === 0) return;
     const waiters = this.queued;
     this.queued = new Map();

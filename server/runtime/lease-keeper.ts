@@ -15,6 +15,8 @@ export class LeaseKeeper {
     private readonly clock: Clock,
     private readonly proposeExpire: (leaseIds: LeaseId[]) => Promise<unknown>,
     private readonly batchMax: number,
+    /** Planted bug (tests only): no full TTL for existing leases when taking office. */
+    private readonly expireWithoutGrace = false,
   ) {}
 
   get isLeading(): boolean {
@@ -27,7 +29,7 @@ export class LeaseKeeper {
     this.deadlines.clear();
     this.expiring.clear();
     const now = this.clock.now();
-    for (const lease of leases) this.deadlines.set(lease.leaseId, { deadline: now + lease.ttlMs, ttlMs: lease.ttlMs });
+    for (const lease of leases) this.deadlines.set(lease.leaseId, { deadline: this.expireWithoutGrace ? now : now + lease.ttlMs, ttlMs: lease.ttlMs });
   }
 
   stepDown(): void {

@@ -2,8 +2,9 @@
 // keeper and the request handler, wired together over injected time, randomness and a peer network, so the
 // same code runs in a real process (`startMember`) and in the whole-node simulator (test/sim).
 
+import type { PlantedBugs } from '../raft/config.ts';
 import { bootstrapState } from '../raft/raw-node.ts';
-import type { ConfChange, NodeId, Role } from '../raft/types.ts';
+import type { ConfChange, LogIndex, NodeId, Role } from '../raft/types.ts';
 import { nodeId } from '../raft/types.ts';
 import { openLog, realDisk, type DurableLog } from '../storage/index.ts';
 import type { ApplyResult, Command, LeaseId } from '../state/index.ts';
@@ -25,6 +26,27 @@ export type { PeerItem } from './peers.ts';
 
 export interface MemberDeps extends RuntimeDeps {
   readonly peers: PeerNetwork<PeerItem>;
+  /** Tests only: sees every applied command and role change (the whole-node simulator's checkers). */
+  readonly observer?: MemberObserver;
+  /** Tests only: deliberately broken variants the simulator must catch. */
+  readonly plantedBugs?: RuntimeBugs;
+}
+
+export interface MemberObserver {
+  applied(index: LogIndex, command: Command, applied: ApplyResult): void;
+  /** The state was replaced by a snapshot (from the leader) at this revision. */
+  restored(revision: number): void;
+  roleChanged(role: Role, leader: NodeId | null, term: number): void;
+}
+
+/** Deliberately broken variants of the runtime, for the simulator's proof that its checkers can fail. */
+export interface RuntimeBugs {
+  /** Send a Ready's vote answers before its hard state (the vote) is on disk. */
+  readonly sendVoteBeforePersist?: boolean;
+  /** A new leader expires leases at once instead of giving each a full TTL first. */
+  readonly expireWithoutGrace?: boolean;
+  /** The Raft core's planted bugs. */
+  readonly raft?: PlantedBugs;
 }
 
 export interface MemberHandle extends AsyncDisposable {
@@ -80,20 +102,30 @@ export class Member {
       { dataBytesMax: config.limits.valueBytesMax, pathBytesMax: config.limits.pathBytesMax, txnOpsMax: config.limits.txnOpsMax, historyRevisionsMax: config.historyRevisions },
       initialMembers,
       {
-        onApplied: (command, applied) => this.onApplied(command, applied),
+        onApplied: (index, command, applied) => this.onApplied(index, command, applied),
         onRegistryChange: () => {
           this.connectPeers();
           this.registerClientUrl();
         },
-        onRestore: () => this.hub.resetAll('the member installed a snapshot; resume the watch'),
+        onRestore: () => {
+          this.deps.observer?.restored(this.app.machine.revision);
+          this.hub.resetAll('the member installed a snapshot; resume the watch');
+        },
         onConfChange: (change) => this.onConfChange(change),
         onRoleChange: (role, leader) => this.onRoleChange(role, leader),
       },
     );
     this.hub = new WatchHub(this.app);
-    this.keeper = new LeaseKeeper(this.clock, (leaseIds) => this.proposeInternal({ op: 'leaseExpire', leaseIds }), leaseExpireBatchMax);
+    this.keeper = new LeaseKeeper(this.clock, (leaseIds) => this.proposeInternal({ op: 'leaseExpire', leaseIds }), leaseExpireBatchMax, deps.plantedBugs?.expireWithoutGrace === true);
     this.consensus = new Consensus({
-      raft: { id: nodeId(config.name), storage: log.storage, random: deps.random, electionTicks: config.electionTicks, heartbeatTicks: config.heartbeatTicks },
+      raft: {
+        id: nodeId(config.name),
+        storage: log.storage,
+        random: deps.random,
+        electionTicks: config.electionTicks,
+        heartbeatTicks: config.heartbeatTicks,
+        ...(deps.plantedBugs?.raft !== undefined ? { bugs: deps.plantedBugs.raft } : {}),
+      },
       log,
       clock: this.clock,
       tickMs: config.tickMs,
@@ -101,6 +133,7 @@ export class Member {
       app: this.app,
       snapshotEntries: config.snapshotEntries,
       proposalTimeoutMs: config.proposalTimeoutMs,
+      sendVoteBeforePersist: deps.plantedBugs?.sendVoteBeforePersist === true,
     });
     this.consensus.onFatal = (error) => void this.shutdown(error);
     this.keepAlives = new KeepAlives({
@@ -111,6 +144,7 @@ export class Member {
       confirmLeadership: () => this.consensus.linearizable(),
       send: (to, item) => this.peers.send(to, item),
       forwardTimeoutMs: config.tickMs * config.electionTicks,
+      batchMs: config.tickMs,
     });
     this.peers.attach({ onItems: (from, items) => this.onPeerItems(from, items), onPeerDown: (peer) => this.consensus.peerDown(nodeId(peer)) });
     this.requests = new RequestHandler(this);
@@ -120,7 +154,6 @@ export class Member {
   start(): void {
     this.connectPeers();
     this.consensus.start();
-    this.every('keepAlives', this.config.tickMs, () => this.keepAlives.flush());
     this.every('leases', leaseCheckIntervalMs, () => this.keeper.check());
     this.every('progress', this.config.watchProgressMs, () => this.hub.progress());
     this.every('sweep', sweepIntervalMs, () => this.sweep());
@@ -169,7 +202,8 @@ export class Member {
       .finally(() => (this.registering = false));
   }
 
-  private onApplied(command: Command, applied: ApplyResult): void {
+  private onApplied(index: LogIndex, command: Command, applied: ApplyResult): void {
+    this.deps.observer?.applied(index, command, applied);
     this.metrics.applied(command.op, applied.result.ok);
     this.hub.publish(applied.events);
     const result = applied.result;
@@ -180,6 +214,7 @@ export class Member {
   }
 
   private onRoleChange(role: Role, leader: NodeId | null): void {
+    this.deps.observer?.roleChanged(role, leader, this.consensus.status().term);
     this.metrics.role(role);
     this.keepAlives.leaderChanged(leader);
     this.registerClientUrl();

@@ -113,6 +113,8 @@ export class RequestHandler implements ClientHandler {
         return this.watch(connection, r);
       case 'watchCancel':
         return { canceled: member.hub.cancel(connection, num(r, 'watchId')) };
+      case 'ping':
+        return {};
       case 'sync':
         await member.consensus.linearizable();
         return { applied: member.consensus.applied };
@@ -123,13 +125,9 @@ export class RequestHandler implements ClientHandler {
       case 'memberAdd':
         return this.memberAdd(r);
       case 'memberPromote':
-        await member.consensus.proposeConfChange({ type: 'addVoter', node: nodeId(str(r, 'name')) });
-        return { promoted: str(r, 'name') };
-      case 'memberRemove': {
-        const name = str(r, 'name');
-        await member.consensus.proposeConfChange({ type: 'removeNode', node: nodeId(name) });
-        return { removed: name };
-      }
+        return this.memberPromote(str(r, 'name'));
+      case 'memberRemove':
+        return this.memberRemove(str(r, 'name'));
       case 'moveLeader':
         return this.moveLeader(str(r, 'name'));
       default:
@@ -207,12 +205,40 @@ export class RequestHandler implements ClientHandler {
     return Promise.resolve(noAnswer);
   }
 
+  /** Adds a member as a learner (it receives the log, does not vote): its address first, then the change. */
   private async memberAdd(r: Fields): Promise<unknown> {
     const name = str(r, 'name');
-    if (this.member.app.members.has(name)) throw new RuntimeError('exists', `member ${name} already exists`);
+    const { voters, learners } = this.member.consensus.status().confState;
+    if (voters.includes(nodeId(name)) || learners.includes(nodeId(name))) throw new RuntimeError('exists', `member ${name} already exists`);
+    this.requireLeader();
     await this.member.proposeInternal({ op: 'memberSet', name, peerUrl: str(r, 'peerUrl'), clientUrl: optionalString(r, 'clientUrl') ?? '' });
     await this.member.consensus.proposeConfChange({ type: 'addLearner', node: nodeId(name) });
     return { added: name, learner: true };
+  }
+
+  /** Makes a learner a voter; answered once the change applied (a quorum holds it). Idempotent. */
+  private async memberPromote(name: string): Promise<unknown> {
+    const { voters, learners } = this.member.consensus.status().confState;
+    if (voters.includes(nodeId(name))) return { promoted: name };
+    if (!learners.includes(nodeId(name))) throw new RuntimeError('not_found', `member ${name} is not a learner of the cluster`);
+    this.requireLeader();
+    await this.member.consensus.proposeConfChange({ type: 'addVoter', node: nodeId(name) });
+    return { promoted: name };
+  }
+
+  /** Removes a member; answered once the change applied. The removed member is told and stops. */
+  private async memberRemove(name: string): Promise<unknown> {
+    const { voters, learners } = this.member.consensus.status().confState;
+    if (!voters.includes(nodeId(name)) && !learners.includes(nodeId(name))) throw new RuntimeError('not_found', `member ${name} is not in the cluster`);
+    this.requireLeader();
+    await this.member.consensus.proposeConfChange({ type: 'removeNode', node: nodeId(name) });
+    return { removed: name };
+  }
+
+  /** Membership changes are decided by the leader: elsewhere, a no_leader answer names where to go. */
+  private requireLeader(): void {
+    const consensus = this.member.consensus;
+    if (consensus.role !== 'leader') throw new RuntimeError('no_leader', 'membership changes go to the leader', { leader: consensus.leader });
   }
 
   private async moveLeader(name: string): Promise<unknown> {
@@ -309,19 +335,21 @@ function machineResult<T>(result: T | CommandError): T {
   const r = result as { ok?: boolean } & Partial<CommandError>;
   if (r.ok === false) {
     const code = machineCodes.has(r.code!) ? (r.code as ErrorCode) : 'bad_request';
-    throw new RuntimeError(code, r.message ?? code, r.oldestRevision === undefined ? {} : { compactRevision: r.oldestRevision });
+    const details = { ...(r.oldestRevision === undefined ? {} : { compactRevision: r.oldestRevision }), ...(r.opIndex === undefined ? {} : { opIndex: r.opIndex }) };
+    throw new RuntimeError(code, r.message ?? code, details);
   }
   return result as T;
 }
 
 function toErrorBody(error: unknown, endpointOf: (leader: string | null) => string | null): ErrorBody {
   if (error instanceof RuntimeError) {
-    const { leader, compactRevision } = error.details;
+    const { leader, compactRevision, opIndex } = error.details;
     return {
       code: error.code,
       message: error.message,
       ...(leader !== undefined ? { leader, leaderEndpoint: endpointOf(leader) } : {}),
       ...(compactRevision !== undefined ? { compactRevision } : {}),
+      ...(opIndex !== undefined ? { opIndex } : {}),
     };
   }
   return { code: 'internal', message: error instanceof Error ? error.message : String(error) };

@@ -1,0 +1,12 @@
+// An ensemble simulation worker process: runs the batches of seeds its parent sends, answers with their totals.
+
+import { runEnsembleSeeds } from './batch.ts';
+import type { EnsembleWorkerRequest } from './pool.ts';
+
+process.on('message', (request: EnsembleWorkerRequest) => {
+  if (request.type === 'exit') {
+    process.disconnect();
+    return;
+  }
+  void runEnsembleSeeds(request.start, request.count, request.options, request.stopAtFailure).then((totals) => process.send!({ type: 'done', totals }));
+});
