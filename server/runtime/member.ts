@@ -2,7 +2,7 @@
 // keeper and the request handler, wired together over injected time, randomness and a peer network, so the
 // same code runs in a real process (`startMember`) and in the whole-node simulator (test/sim).
 
-import type { PlantedBugs } from '../raft/config.ts';
+import type { PlantedBugs, RaftConfig } from '../raft/config.ts';
 import { bootstrapState } from '../raft/raw-node.ts';
 import type { ConfChange, LogIndex, NodeId, Role } from '../raft/types.ts';
 import { nodeId } from '../raft/types.ts';
@@ -30,6 +30,8 @@ export interface MemberDeps extends RuntimeDeps {
   readonly observer?: MemberObserver;
   /** Tests only: deliberately broken variants the simulator must catch. */
   readonly plantedBugs?: RuntimeBugs;
+  /** Tests only: Raft flow-control limits (small appends split a leader's log across messages). */
+  readonly raftTuning?: Partial<Pick<RaftConfig, 'appendBytesMax' | 'inflightMax'>>;
 }
 
 export interface MemberObserver {
@@ -124,6 +126,7 @@ export class Member {
         random: deps.random,
         electionTicks: config.electionTicks,
         heartbeatTicks: config.heartbeatTicks,
+        ...deps.raftTuning,
         ...(deps.plantedBugs?.raft !== undefined ? { bugs: deps.plantedBugs.raft } : {}),
       },
       log,

@@ -9,6 +9,8 @@ import { checkInvariants, type ApplyResult, type Command, type StateMachine, typ
 import { encodeFrame } from '../../../sdk/protocol/codec.ts';
 import { checkLinearizable, checkRevisions, formatReport, type History } from '../../check/index.ts';
 import type { WatchItem } from '../../../sdk/index.ts';
+import { openLog } from '../../../server/storage/log.ts';
+import type { SimDisk } from '../../../server/storage/sim-disk.ts';
 import type { WorkloadRecords } from './clients.ts';
 import type { CheckerName } from './options.ts';
 
@@ -41,7 +43,7 @@ export class EnsembleCheckers {
   readonly expiredAt = new Map<number, number>();
   private readonly leaders = new Map<number, string>();
   private readonly revisions = new Map<string, number>();
-  stats = { applied: 0, leaderTerms: 0, invariantChecks: 0 };
+  stats = { applied: 0, leaderTerms: 0, invariantChecks: 0, votesChecked: 0 };
   /** The first violation seen (a run stops at it). */
   violation: EnsembleViolation | null = null;
 
@@ -249,6 +251,36 @@ export class EnsembleCheckers {
       if (acknowledged && !seen.has(payload)) this.fail('idempotency', `acknowledged sequential create ${payload} is lost`);
     }
     return { creates: payloads.length };
+  }
+
+  /**
+   * A granted vote leaves only once the voter's disk holds it: recovered from what is durable at that moment,
+   * the voter's hard state names the candidate in that term (or a later term). Checked on a copy of the durable
+   * image; the recovery runs on microtasks only, so the verdict lands before the next event.
+   */
+  voteDurable(member: string, durable: SimDisk, candidate: string, term: number): void {
+    if (!this.enabled.has('durability')) return;
+    this.stats.votesChecked++;
+    void openLog({ dir: '/data', disk: durable })
+      .then(async (log) => {
+        const { hardState } = log.storage.initialState();
+        await log.close();
+        if (hardState.term < term || (hardState.term === term && hardState.vote !== candidate)) {
+          this.fail('durability', `${member} granted its vote to ${candidate} in term ${term} while its disk held term ${hardState.term}, vote ${hardState.vote ?? 'none'}`);
+        }
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof EnsembleViolation)) return; // an image that does not recover says nothing here
+      });
+  }
+
+  /** A member stopped on an error that is not its disk's: a broken invariant (the Raft core's, say). */
+  internalError(member: string, error: Error): void {
+    try {
+      this.fail('crash', `${member} stopped on an internal error: ${error.message}`, error.stack ?? '');
+    } catch {
+      // Recorded: the run stops at it.
+    }
   }
 
   liveness(message: string): never {

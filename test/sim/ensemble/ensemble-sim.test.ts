@@ -48,13 +48,13 @@ interface PlantedBugCase {
 const plantedBugs: readonly PlantedBugCase[] = [
   {
     name: 'reads served by a leader without ReadIndex',
-    options: { bugs: { runtime: { raft: { readWithoutQuorum: true } } }, faults: { isolateLeader: 4, partition: 2, pauseMember: 2, heal: 1 } },
+    options: { bugs: { runtime: { raft: { readWithoutQuorum: true } } }, faults: { isolateLeader: 4, partition: 1, heal: 2 } },
     checker: 'linearizability',
     seedsMax: 30,
   },
   {
     name: 'committing an old-term entry by counting',
-    options: { clusterSize: 3, bugs: { runtime: { raft: { commitOldTermByCounting: true } } }, faults: { crashLeader: 4, isolateLeader: 3, partition: 2, crashAfterVote: 1, heal: 1 } },
+    options: { clusterSize: 3, raft: { appendBytesMax: 64, inflightMax: 1 }, latencyMs: [1, 8], bugs: { runtime: { raft: { commitOldTermByCounting: true } } }, faults: { leaderChurn: 4, crashLeader: 3, isolateLeader: 2, partition: 2, heal: 1 } },
     checker: 'agreement',
     seedsMax: 60,
   },
@@ -66,8 +66,8 @@ const plantedBugs: readonly PlantedBugCase[] = [
   },
   {
     name: 'sending a vote before it is persisted',
-    options: { clusterSize: 3, bugs: { runtime: { sendVoteBeforePersist: true } }, faults: { crashAfterVote: 6, crashLeader: 3, isolateLeader: 2, heal: 1 } },
-    checker: 'electionSafety',
+    options: { bugs: { runtime: { sendVoteBeforePersist: true } }, faults: { crashLeader: 3, isolateLeader: 3, heal: 1 } },
+    checker: 'durability',
     seedsMax: 60,
   },
   {

@@ -3,6 +3,7 @@
 // kills the incarnation (nothing of it runs again) and keeps only what the disk made durable; a restart
 // recovers from that, as a process started on the same data directory would.
 
+import type { RaftConfig } from '../../../server/raft/config.ts';
 import type { Random } from '../../../server/raft/random.ts';
 import type { MemberConfig } from '../../../server/runtime/config.ts';
 import { resolveMemberConfig } from '../../../server/runtime/config.ts';
@@ -35,6 +36,7 @@ export interface SimMemberContext {
   readonly latency: DiskLatency;
   readonly observer: (member: string) => MemberObserver;
   readonly plantedBugs: RuntimeBugs;
+  readonly raftTuning: Partial<Pick<RaftConfig, 'appendBytesMax' | 'inflightMax'>>;
   /** Share of peers that learn of a crash through a refused redial. */
   readonly peerDownRate: number;
   readonly trace: (who: string, text: string) => void;
@@ -42,6 +44,8 @@ export interface SimMemberContext {
   readonly onStopped: (member: SimMember, error: Error | null) => void;
   /** It sent a vote while armed to crash right after. */
   readonly onCrashAfterVote: (member: SimMember) => void;
+  /** It granted a vote (the durability checker looks at its disk now). */
+  readonly onVoteSent: (member: SimMember, candidate: string, term: number) => void;
 }
 
 /** A member's client endpoint in the simulation, as the SDK is given it. */
@@ -117,6 +121,7 @@ export class SimMember {
     }
     if (!owner.alive) return;
     const peers = this.context.network.peerNetwork(this.name, owner, clock, (item) => {
+      if (item.kind === 'raft' && item.message.type === 'voteResponse' && !item.message.reject) this.context.onVoteSent(this, item.message.to, item.message.term);
       if (this.crashAfterVote && item.kind === 'raft' && item.message.type === 'voteResponse' && !item.message.reject) {
         this.crashAfterVote = false;
         this.context.trace(this.name, `crashes right after granting a vote to ${item.message.to}`);
@@ -130,6 +135,7 @@ export class SimMember {
       peers,
       observer: this.context.observer(this.name),
       plantedBugs: this.context.plantedBugs,
+      raftTuning: this.context.raftTuning,
     });
     this.member = member;
     this.peers = peers;

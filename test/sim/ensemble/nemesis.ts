@@ -24,6 +24,8 @@ export interface NemesisHost {
   restartClientLater(client: SimClient, delayMs: number): void;
   startMembershipRound(): void;
   transferLeadership(): void;
+  /** The next member to become leader crashes right after its election. */
+  armLeaderChurn(): void;
   trace(who: string, text: string): void;
 }
 
@@ -77,7 +79,13 @@ export class Nemesis {
         const leader = this.host.leader();
         if (leader === null) return false;
         for (const other of names) if (other !== leader.name) network.cutBoth(leader.name, other);
-        this.host.trace('nemesis', `isolate leader ${leader.name}`);
+        // Half the time the others are also told (wrongly) that its process died: they elect a new leader at
+        // once, while the old one still believes it leads (a test of everything that must not trust that).
+        const hinted = random.float() < 0.5;
+        this.host.trace('nemesis', `isolate leader ${leader.name}${hinted ? ', and tell the others it died' : ''}`);
+        for (const m of this.running()) {
+          if (hinted && m !== leader && m.owner !== null) this.host.scheduler.at(0.5, () => m.peers?.peerReceiver.onPeerDown(leader.name), m.owner);
+        }
         return true;
       }
       case 'cutClient': {
@@ -89,7 +97,7 @@ export class Nemesis {
         return true;
       }
       case 'lossy':
-        network.conditions = { lossRate: between(random, 0, 0.3), duplicateRate: between(random, 0, 0.2), slowRate: between(random, 0, 0.1), slowMs: [10, 150] };
+        network.conditions = { ...network.conditions, lossRate: between(random, 0, 0.3), duplicateRate: between(random, 0, 0.2), slowRate: between(random, 0, 0.1), slowMs: [10, 150] };
         this.host.trace('nemesis', `lossy links ${JSON.stringify(network.conditions)}`);
         return true;
       case 'crashMember':
@@ -103,6 +111,10 @@ export class Nemesis {
       }
       case 'crashAfterVote':
         this.armVoteCrash();
+        return true;
+      case 'leaderChurn':
+        this.host.armLeaderChurn();
+        this.host.trace('nemesis', 'armed: the next leader crashes right after its election');
         return true;
       case 'pauseMember': {
         const victim = pick(random, this.running());

@@ -12,6 +12,8 @@ import type { Owner, Scheduler } from './scheduler.ts';
 
 /** Conditions that apply to every link not cut. */
 export interface NetworkConditions {
+  /** One-way latency of a frame, uniform in this range (loopback: 0.05-0.3 ms). */
+  latencyMs: readonly [number, number];
   lossRate: number;
   duplicateRate: number;
   /** Share of frames that take a slow path (and arrive out of order). */
@@ -19,7 +21,7 @@ export interface NetworkConditions {
   slowMs: readonly [number, number];
 }
 
-export const calmConditions: NetworkConditions = { lossRate: 0, duplicateRate: 0, slowRate: 0, slowMs: [20, 200] };
+export const calmConditions: NetworkConditions = { latencyMs: [0.05, 0.3], lossRate: 0, duplicateRate: 0, slowRate: 0, slowMs: [20, 200] };
 
 /** What the network needs to know about a running member. */
 export interface MemberEndpoint {
@@ -30,7 +32,7 @@ export interface MemberEndpoint {
 }
 
 export class SimNetwork {
-  conditions: NetworkConditions = { ...calmConditions };
+  conditions: NetworkConditions;
   /** Directed cuts, `from->to`; `*` matches any process. */
   private readonly cuts = new Set<string>();
   /** When the last frame on each directed link arrives, so frames stay in order unless one takes the slow path. */
@@ -44,7 +46,11 @@ export class SimNetwork {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly random: Random,
-  ) {}
+    /** Latency when no fault slows the network. */
+    private readonly latencyMs: readonly [number, number] = calmConditions.latencyMs,
+  ) {
+    this.conditions = { ...calmConditions, latencyMs };
+  }
 
   // --- faults ---------------------------------------------------------------------------------------------
 
@@ -59,7 +65,7 @@ export class SimNetwork {
 
   heal(): void {
     this.cuts.clear();
-    this.conditions = { ...calmConditions };
+    this.conditions = { ...calmConditions, latencyMs: this.latencyMs };
   }
 
   isCut(from: string, to: string): boolean {
@@ -132,8 +138,9 @@ export class SimNetwork {
       const [lo, hi] = this.conditions.slowMs;
       at = now + lo + this.random.float() * (hi - lo);
     } else {
-      // 50-300 µs on loopback, in order behind the frames already on their way.
-      at = Math.max(now + 0.05 + this.random.float() * 0.25, this.lastArrival.get(link) ?? 0);
+      // In order behind the frames already on their way.
+      const [lo, hi] = this.conditions.latencyMs;
+      at = Math.max(now + lo + this.random.float() * (hi - lo), this.lastArrival.get(link) ?? 0);
       this.lastArrival.set(link, at);
     }
     this.scheduler.at(at - now, () => {

@@ -7,7 +7,7 @@ import type { SdkBugs } from '../../../sdk/deps.ts';
 import type { SimMemberSettings } from './member.ts';
 import type { Workload } from './clients.ts';
 
-export const checkerNames = ['linearizability', 'revisions', 'agreement', 'electionSafety', 'invariants', 'watches', 'sessions', 'locks', 'idempotency', 'liveness', 'crash'] as const;
+export const checkerNames = ['linearizability', 'revisions', 'agreement', 'electionSafety', 'durability', 'invariants', 'watches', 'sessions', 'locks', 'idempotency', 'liveness', 'crash'] as const;
 export type CheckerName = (typeof checkerNames)[number];
 
 export const faultKinds = [
@@ -19,6 +19,7 @@ export const faultKinds = [
   'crashMember',
   'crashLeader',
   'crashAfterVote',
+  'leaderChurn',
   'pauseMember',
   'pauseClient',
   'crashClient',
@@ -44,6 +45,10 @@ export interface EnsembleOptions {
   readonly faultMs?: number;
   readonly livenessMs?: number;
   readonly bugs?: AllBugs;
+  /** Raft flow-control limits (small appends split the log across messages, as figure 8 needs). */
+  readonly raft?: { readonly appendBytesMax?: number; readonly inflightMax?: number };
+  /** One-way network latency (default loopback-like 0.05-0.3 ms; slower links widen race windows). */
+  readonly latencyMs?: readonly [number, number];
   /** Only these checkers (default: all). */
   readonly checkers?: readonly CheckerName[];
   /** Only these faults, with these weights (default: all). */
@@ -65,6 +70,8 @@ export interface ResolvedEnsembleOptions {
   readonly faultGapMs: readonly [number, number];
   readonly faults: Readonly<Record<FaultKind, number>>;
   readonly bugs: AllBugs;
+  readonly raft: { readonly appendBytesMax?: number; readonly inflightMax?: number };
+  readonly latencyMs: readonly [number, number];
   readonly checkers: ReadonlySet<CheckerName>;
 }
 
@@ -77,6 +84,7 @@ const defaultFaultWeights: Record<FaultKind, number> = {
   crashMember: 3,
   crashLeader: 3,
   crashAfterVote: 1,
+  leaderChurn: 1,
   pauseMember: 2,
   pauseClient: 2,
   crashClient: 1,
@@ -104,8 +112,8 @@ export function resolveEnsembleOptions(options: EnsembleOptions, random: Random)
     watchProgressMs: 50,
     segmentBytesMax: 64 * 1024,
   };
-  const clients: Workload[] = ['kv', 'kv', 'kv', 'sequential', 'watch', 'watch', 'lock', 'lock', 'lock', 'session', 'session'];
-  if (random.float() < 0.5) clients.push('kv', 'kv');
+  const clients: Workload[] = ['kv', 'kv', 'kv', 'sequential', 'watch', 'lock', 'lock', 'lock', 'session'];
+  if (random.float() < 0.3) clients.push('kv', 'watch', 'session');
   const keys = Array.from({ length: 3 + random.int(5) }, (_, i) => `k${i}`);
   const faults = { ...defaultFaultWeights };
   if (options.faults !== undefined) {
@@ -114,7 +122,7 @@ export function resolveEnsembleOptions(options: EnsembleOptions, random: Random)
   return {
     seed: options.seed,
     clusterSize,
-    faultMs: options.faultMs ?? 3_000,
+    faultMs: options.faultMs ?? 2_000,
     livenessMs: options.livenessMs ?? 4_000,
     settings,
     clients,
@@ -123,6 +131,8 @@ export function resolveEnsembleOptions(options: EnsembleOptions, random: Random)
     faultGapMs: [30, 250],
     faults,
     bugs: options.bugs ?? {},
+    raft: options.raft ?? {},
+    latencyMs: options.latencyMs ?? [0.05, 0.3],
     checkers: new Set(options.checkers ?? checkerNames),
   };
 }

@@ -6,6 +6,7 @@
 import { seededRandom } from '../../../server/raft/random.ts';
 import { Client, SynodError, text } from '../../../sdk/index.ts';
 import { HistoryRecorder } from '../../check/index.ts';
+import { isStorageError } from '../../../server/storage/errors.ts';
 import { TraceHasher } from '../trace.ts';
 import { EnsembleCheckers, EnsembleViolation } from './checkers.ts';
 import { SimClient, emptyRecords, type ClientContext, type WorkloadRecords } from './clients.ts';
@@ -74,7 +75,7 @@ class EnsembleRun {
     this.random = seededRandom(input.seed);
     this.options = resolveEnsembleOptions(input, this.random);
     this.scheduler = new Scheduler(this.random);
-    this.network = new SimNetwork(this.scheduler, this.random);
+    this.network = new SimNetwork(this.scheduler, this.random, this.options.latencyMs);
     if (input.traceClients !== undefined) this.network.frameTrace = { clients: new Set(input.traceClients), trace: (who, line) => this.trace(who, line) };
     this.checkers = new EnsembleCheckers(this.options.checkers, () => this.scheduler.now);
     this.recorder = new HistoryRecorder({ nowMs: () => this.scheduler.now });
@@ -84,12 +85,23 @@ class EnsembleRun {
       random: this.random,
       settings: this.options.settings,
       latency: defaultDiskLatency,
-      observer: (name) => this.checkers.observer(name, () => this.member(name).incarnation),
+      observer: (name) => {
+        const checking = this.checkers.observer(name, () => this.member(name).incarnation);
+        return {
+          ...checking,
+          roleChanged: (role, leader, term) => {
+            checking.roleChanged(role, leader, term);
+            if (role === 'leader') this.onLeaderElected(name);
+          },
+        };
+      },
       plantedBugs: this.options.bugs.runtime ?? {},
+      raftTuning: this.options.raft,
       peerDownRate: 0.8,
       trace: (who, line) => this.trace(who, line),
       onStopped: (member, error) => this.onMemberStopped(member, error),
-      onCrashAfterVote: (member) => this.scheduler.at(this.random.float(), () => this.crashAndRestart(member, 'after a vote')),
+      onVoteSent: (member, candidate, term) => this.checkers.voteDurable(member.name, member.disk.cloneDurable(), candidate, term),
+      onCrashAfterVote: (member) => this.scheduler.at(this.random.float(), () => this.crashAndRestart(member, 'after a vote', 1 + this.random.float() * 30)),
     };
     this.clientContext = {
       scheduler: this.scheduler,
@@ -117,6 +129,7 @@ class EnsembleRun {
       restartClientLater: (client, ms) => this.scheduler.at(ms, () => client.running || this.phase === 'done' || client.start()),
       startMembershipRound: () => void this.membershipRoundOnce(),
       transferLeadership: () => void this.transfer(),
+      armLeaderChurn: () => (this.churnNextLeader = true),
       trace: (who, line) => this.trace(who, line),
     });
   }
@@ -254,11 +267,21 @@ class EnsembleRun {
     void member.start();
   }
 
-  private crashAndRestart(member: SimMember, why: string): void {
+  private crashAndRestart(member: SimMember, why: string, restartAfterMs = 5 + this.random.float() * 200): void {
     if (!member.running) return;
     this.trace('nemesis', `crash ${member.name} (${why})`);
     member.crash();
-    this.scheduler.at(5 + this.random.float() * 200, () => this.restart(member));
+    this.scheduler.at(restartAfterMs, () => this.restart(member));
+  }
+
+  /** Armed by the nemesis: the next member to become leader crashes within 30 ms (figure 8's soil). */
+  private churnNextLeader = false;
+
+  private onLeaderElected(name: string): void {
+    if (!this.churnNextLeader || this.phase !== 'faults') return;
+    this.churnNextLeader = false;
+    const member = this.member(name);
+    this.scheduler.at(this.random.float() * 30, () => this.crashAndRestart(member, 'right after its election', 1 + this.random.float() * 100));
   }
 
   private onMemberStopped(member: SimMember, error: Error | null): void {
@@ -266,7 +289,10 @@ class EnsembleRun {
       member.inCluster = false; // removed: it stopped for good
       return;
     }
-    // A fatal disk error: the process exits; an operator (or systemd) starts it again.
+    // Only a disk error may stop a member (it refuses to go on without its promises kept); anything else is a
+    // broken invariant of the code.
+    if (!isStorageError(error)) this.checkers.internalError(member.name, error);
+    // The process exits; an operator (or systemd) starts it again.
     member.disk.crash(this.random);
     this.scheduler.at(5 + this.random.float() * 100, () => this.restart(member));
   }
@@ -340,7 +366,7 @@ class EnsembleRun {
   }
 
   /** Reads the final state with a fresh client: every key (into the history) and the sequential nodes. */
-  private async finalReads(): Promise<{ sequential: string[] }> {
+  private async finalReads(): Promise<{ sequential: string[] | null }> {
     const owner = new Owner('final');
     const client = new Client({
       endpoints: this.clientContext.endpoints,
@@ -369,16 +395,19 @@ class EnsembleRun {
       sequential = payloads;
     })().catch((error: unknown) => this.trace('final', `reads failed: ${String(error)}`));
     await this.runUntil(this.scheduler.now + 5_000, () => sequential !== null);
-    if (sequential === null) this.checkers.liveness('the final reads did not complete within 5 s');
+    if (sequential === null) {
+      if (this.options.checkers.has('liveness')) this.checkers.liveness('the final reads did not complete within 5 s');
+      return { sequential: null };
+    }
     return { sequential };
   }
 
-  private judge(final: { sequential: string[] }): EnsembleResult {
+  private judge(final: { sequential: string[] | null }): EnsembleResult {
     const { operations } = this.checkers.linearizability(this.recorder.history());
     const watches = this.checkers.watches(this.records);
     const sessions = this.checkers.sessions(this.records);
     const locks = this.checkers.locks(this.records, `/synod/locks/${lockName}`);
-    const creates = this.checkers.idempotency(this.records, final.sequential);
+    const creates = final.sequential === null ? { creates: 0 } : this.checkers.idempotency(this.records, final.sequential);
     return {
       seed: this.options.seed,
       clusterSize: this.options.clusterSize,

@@ -3,6 +3,9 @@
 import { runEnsembleSeeds } from './batch.ts';
 import type { EnsembleWorkerRequest } from './pool.ts';
 
+// Errors are part of the simulated traffic (no_leader, timeouts): their stack traces are not worth their cost.
+Error.stackTraceLimit = 0;
+
 process.on('message', (request: EnsembleWorkerRequest) => {
   if (request.type === 'exit') {
     process.disconnect();
