@@ -46,6 +46,8 @@ export interface MemberConfig {
   readonly compactionMarginEntries: number;
   /** Events kept for watches that resume from the past, in revisions. */
   readonly historyRevisions: number;
+  /** ...and at most this many events (whole revisions are dropped first). */
+  readonly historyEvents: number;
   readonly proposalTimeoutMs: number;
   /** Interval of progress notices on idle watch streams. */
   readonly watchProgressMs: number;
@@ -78,6 +80,7 @@ export const memberDefaults = {
   snapshotEntries: 100_000,
   compactionMarginEntries: 10_000,
   historyRevisions: 100_000,
+  historyEvents: 200_000,
   proposalTimeoutMs: 5_000,
   watchProgressMs: 1_000,
 } as const;
@@ -91,8 +94,7 @@ export function parseCluster(text: string): Map<string, string> {
   for (const part of text.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new RuntimeError('bad_request', `initial cluster entry "${part}" is not NAME=URL`);
-    const url = part.slice(eq + 1);
-    out.set(part.slice(0, eq), url.startsWith('ws://') ? url : `ws://${url}`);
+    out.set(part.slice(0, eq), peerUrlOf(part.slice(eq + 1)));
   }
   return out;
 }
@@ -163,6 +165,7 @@ export function resolveMemberConfig(...sources: ConfigInput[]): MemberConfig {
     snapshotEntries: num('snapshotEntries', memberDefaults.snapshotEntries),
     compactionMarginEntries: num('compactionMarginEntries', memberDefaults.compactionMarginEntries),
     historyRevisions: num('historyRevisions', memberDefaults.historyRevisions),
+    historyEvents: num('historyEvents', memberDefaults.historyEvents),
     proposalTimeoutMs: num('proposalTimeoutMs', memberDefaults.proposalTimeoutMs),
     watchProgressMs: num('watchProgressMs', memberDefaults.watchProgressMs),
     limits,
@@ -170,6 +173,13 @@ export function resolveMemberConfig(...sources: ConfigInput[]): MemberConfig {
   if (config.electionTicks <= config.heartbeatTicks) throw new RuntimeError('bad_request', 'electionTicks must exceed heartbeatTicks');
   if (config.sessionTtlMinMs > config.sessionTtlMaxMs) throw new RuntimeError('bad_request', 'sessionTtlMinMs must not exceed sessionTtlMaxMs');
   return config;
+}
+
+/** `host:port` or `ws://host:port` as the peer URL members dial (`ws://host:port`); bad_request otherwise. */
+export function peerUrlOf(address: string): string {
+  const { host, port } = hostPort(address);
+  if (host === '' || /[\s/]/.test(host)) throw new RuntimeError('bad_request', `"${address}" is not host:port`);
+  return `ws://${host}:${port}`;
 }
 
 /** Splits `host:port`. */

@@ -67,7 +67,11 @@ export class Consensus {
    * this one. The simulator found that collision (seed 147 of the ensemble simulation).
    */
   private readonly origin: string;
-  private readContext = 0;
+  /**
+   * ReadIndex contexts, counted from a random start: a late answer to a read of this member's previous
+   * incarnation (which counted from 1 too) must not serve a read of this one at an older index.
+   */
+  private readContext: number;
   private loopScheduled = false;
   private inReady = false;
   private tickTimer: TimerHandle | null = null;
@@ -83,6 +87,7 @@ export class Consensus {
   constructor(private readonly options: ConsensusOptions) {
     this.raw = new RawNode(options.raft);
     this.origin = `${options.raft.id}:${options.raft.random.int(2 ** 48).toString(36)}`;
+    this.readContext = 1 + options.raft.random.int(2 ** 48);
     const { hardState } = options.log.storage.initialState();
     this.persistedTerm = hardState.term;
     this.persistedVote = hardState.vote;

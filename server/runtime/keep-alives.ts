@@ -6,12 +6,14 @@
 // with the leader's answer.
 
 import { RuntimeError } from './errors.ts';
+import type { Random } from '../raft/random.ts';
 import type { Clock, TimerHandle } from './deps.ts';
 import type { LeaseKeeper } from './lease-keeper.ts';
 import type { PeerItem } from './peers.ts';
 
 export interface KeepAliveHost {
   readonly clock: Clock;
+  readonly random: Random;
   readonly keeper: LeaseKeeper;
   isLeader(): boolean;
   leader(): string | null;
@@ -42,9 +44,12 @@ export class KeepAlives {
   private queued = new Map<number, Waiter[]>();
   private flushTimer: TimerHandle | null = null;
   private readonly inFlight = new Map<number, InFlight>();
-  private requestSequence = 0;
+  /** Counted from a random start, so an answer meant for this member's previous incarnation matches nothing. */
+  private requestSequence: number;
 
-  constructor(private readonly host: KeepAliveHost) {}
+  constructor(private readonly host: KeepAliveHost) {
+    this.requestSequence = host.random.int(2 ** 48);
+  }
 
   /** A client's keep-alive on this member. */
   renew(leaseId: number): Promise<Renewal> {
@@ -63,16 +68,18 @@ export class KeepAlives {
     const keeper = this.host.keeper;
     const first = leaseIds.map((id) => keeper.keepAlive(id));
     await this.host.confirmLeadership();
-    // A lease granted by an entry this leader had not applied yet is known now (the round waited for it).
+    // The round waited until everything committed before it applied here: a lease granted by an entry this
+    // leader had not applied yet is known now, and one whose expiry (or revocation) was committed is gone now,
+    // however it stood before the round. The jepsen run found a renewal answered for a lease already expired.
     let renewedLate = false;
     const ttls = leaseIds.map((id, i) => {
+      if (!keeper.holds(id)) return null;
       if (first[i] !== null) return first[i]!;
-      const ttl = keeper.keepAlive(id);
-      if (ttl !== null) renewedLate = true;
-      return ttl;
+      renewedLate = true;
+      return keeper.keepAlive(id);
     });
     if (renewedLate) await this.host.confirmLeadership();
-    return ttls;
+    return ttls.map((ttl, i) => (keeper.holds(leaseIds[i]!) ? ttl : null));
   }
 
   /** On the leader: a follower's batch. */
@@ -80,15 +87,16 @@ export class KeepAlives {
     if (!this.host.isLeader() || !Array.isArray(leaseIds)) return;
     const ids = leaseIds.map(Number);
     this.renewOnLeader(ids).then(
-      (ttls) => this.host.send(from, { kind: 'keepAliveAck', request, ttls }),
+      (ttls) => this.host.send(from, { kind: 'keepAliveAck', request, leaseIds: ids, ttls }),
       () => {}, // not confirmed (leadership moved): the follower's request times out and its clients retry
     );
   }
 
-  /** On a follower: the leader's answer to one of our batches. */
-  onAck(request: number, ttls: readonly (number | null)[]): void {
+  /** On a follower: the leader's answer to one of our batches (it names the leases, which must be ours). */
+  onAck(request: number, leaseIds: readonly number[], ttls: readonly (number | null)[]): void {
     const flight = this.inFlight.get(request);
-    if (flight === undefined || !Array.isArray(ttls)) return;
+    if (flight === undefined || !Array.isArray(ttls) || !Array.isArray(leaseIds)) return;
+    if (leaseIds.length !== flight.leaseIds.length || leaseIds.some((id, i) => id !== flight.leaseIds[i])) return;
     this.inFlight.delete(request);
     this.host.clock.clearTimeout(flight.timer);
     flight.leaseIds.forEach((id, i) => {

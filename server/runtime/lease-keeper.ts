@@ -57,6 +57,11 @@ export class LeaseKeeper {
     return lease.ttlMs;
   }
 
+  /** Whether this leader knows the lease as alive (not expired, revoked, or being expired). */
+  holds(leaseId: number): boolean {
+    return this.deadlines.has(leaseId) && !this.expiring.has(leaseId);
+  }
+
   /** Remaining time of a lease in ms, as this leader sees it (null when unknown). */
   remainingMs(leaseId: number): number | null {
     const lease = this.deadlines.get(leaseId);

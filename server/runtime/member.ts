@@ -101,7 +101,7 @@ export class Member {
     for (const [name, peerUrl] of config.initialCluster) initialMembers.set(name, { peerUrl, clientUrl: config.initialClientUrls.get(name) ?? '' });
     this.metrics = new Metrics();
     this.app = new ReplicatedApp(
-      { dataBytesMax: config.limits.valueBytesMax, pathBytesMax: config.limits.pathBytesMax, txnOpsMax: config.limits.txnOpsMax, historyRevisionsMax: config.historyRevisions },
+      { dataBytesMax: config.limits.valueBytesMax, pathBytesMax: config.limits.pathBytesMax, txnOpsMax: config.limits.txnOpsMax, historyRevisionsMax: config.historyRevisions, historyEventsMax: config.historyEvents },
       initialMembers,
       {
         onApplied: (index, command, applied) => this.onApplied(index, command, applied),
@@ -141,6 +141,7 @@ export class Member {
     this.consensus.onFatal = (error) => void this.shutdown(error);
     this.keepAlives = new KeepAlives({
       clock: this.clock,
+      random: deps.random,
       keeper: this.keeper,
       isLeader: () => this.consensus.role === 'leader',
       leader: () => this.consensus.leader,
@@ -244,7 +245,7 @@ export class Member {
           this.keepAlives.onForwarded(from, Number(item.request), item.leaseIds);
           break;
         case 'keepAliveAck':
-          this.keepAlives.onAck(Number(item.request), item.ttls);
+          this.keepAlives.onAck(Number(item.request), item.leaseIds, item.ttls);
           break;
         case 'removed':
           if (!this.consensus.status().confState.voters.includes(nodeId(this.config.name))) void this.shutdown(null);

@@ -10,7 +10,7 @@ import type { Message } from '../raft/types.ts';
 export type PeerItem =
   | { readonly kind: 'raft'; readonly message: Message }
   | { readonly kind: 'keepAlive'; readonly request: number; readonly leaseIds: readonly number[] }
-  | { readonly kind: 'keepAliveAck'; readonly request: number; readonly ttls: readonly (number | null)[] }
+  | { readonly kind: 'keepAliveAck'; readonly request: number; readonly leaseIds: readonly number[]; readonly ttls: readonly (number | null)[] }
   | { readonly kind: 'removed' };
 
 export interface PeerReceiver<Item> {

@@ -7,6 +7,7 @@ import type { ClientConnection, ClientHandler } from '../transport/client.ts';
 import type { ErrorBody, HelloResult, ResponseHeader } from '../../sdk/protocol/messages.ts';
 import { protocolVersion } from '../../sdk/protocol/messages.ts';
 import { nodeId } from '../raft/types.ts';
+import { hostPort, peerUrlOf } from './config.ts';
 import { RuntimeError, type ErrorCode } from './errors.ts';
 import type { Member } from './member.ts';
 
@@ -210,8 +211,12 @@ export class RequestHandler implements ClientHandler {
     const name = str(r, 'name');
     const { voters, learners } = this.member.consensus.status().confState;
     if (voters.includes(nodeId(name)) || learners.includes(nodeId(name))) throw new RuntimeError('exists', `member ${name} already exists`);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new RuntimeError('bad_request', 'a member name is 1 to 64 letters, digits, dots, dashes or underscores');
+    const peerUrl = peerUrlOf(str(r, 'peerUrl'));
+    const clientUrl = optionalString(r, 'clientUrl') ?? '';
+    if (clientUrl !== '') hostPort(clientUrl); // host:port, or bad_request
     this.requireLeader();
-    await this.member.proposeInternal({ op: 'memberSet', name, peerUrl: str(r, 'peerUrl'), clientUrl: optionalString(r, 'clientUrl') ?? '' });
+    await this.member.proposeInternal({ op: 'memberSet', name, peerUrl, clientUrl });
     await this.member.consensus.proposeConfChange({ type: 'addLearner', node: nodeId(name) });
     return { added: name, learner: true };
   }

@@ -161,11 +161,19 @@ export class PeerTransport<Item> implements PeerNetwork<Item> {
 
   private connect(peer: Outgoing<Item>): void {
     if (this.closed) return;
-    const socket = new WebSocket(peer.url + peerPath, {
-      headers: { [tokenHeader]: this.options.clusterToken, [fromHeader]: this.options.self },
-      maxPayload: this.limits.frameBytesMax,
-      perMessageDeflate: false,
-    });
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(peer.url + peerPath, {
+        headers: { [tokenHeader]: this.options.clusterToken, [fromHeader]: this.options.self },
+        maxPayload: this.limits.frameBytesMax,
+        perMessageDeflate: false,
+      });
+    } catch {
+      // An address that cannot be dialled (the member list is validated, so this is an old or odd entry):
+      // never let it take the member down; try again later, as for any unreachable peer.
+      peer.timer = setTimeout(() => this.connect(peer), this.limits.reconnectDelayMaxMs);
+      return;
+    }
     peer.socket = socket;
     socket.binaryType = 'nodebuffer';
     let wasOpen = false;

@@ -1,5 +1,5 @@
-// The simulated clients: real SDK clients over simulated sockets, each in its own process (it can crash,
-// restart with a new identity, or pause), running one workload and recording what it saw for the checkers:
+// The workload clients: real SDK clients, each in its own (simulated or real) client process that can crash,
+// restart with a new identity, or pause, running one workload and recording what it saw for the checkers:
 // key-value operations (a history for the linearizability checker), sequential creates (applied once),
 // watch streams, lock holders writing to a fenced and an unfenced store, and session holders.
 
@@ -8,14 +8,24 @@ import { Client, SynodError, type Deps, type NodeData, type WatchItem } from '..
 import type { SdkBugs } from '../../../sdk/deps.ts';
 import type { HistoryRecorder, Operation, OkOutcome, ErrorOutcome, SubOperation, SubResult, Compare as ModelCompare } from '../../check/index.ts';
 import type { Compare, TxnOp } from '../../../sdk/protocol/messages.ts';
-import type { SimNetwork } from './network.ts';
-import { Owner, type Scheduler } from './scheduler.ts';
 
 export type Workload = 'kv' | 'sequential' | 'watch' | 'lock' | 'session';
 
+/** One client process as the workload sees it: its SDK deps, and what the harness can do to it. */
+export interface ClientProcess {
+  readonly deps: Deps;
+  /** The process dies: nothing of it runs again, its connections close. */
+  crash(): void;
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+}
+
 export interface ClientContext {
-  readonly scheduler: Scheduler;
-  readonly network: SimNetwork;
+  /** Starts a client process named `name` (its incarnation in `process`). */
+  readonly spawn: (name: string, process: string) => ClientProcess;
+  /** The time every record uses (simulated, or the harness's monotonic clock). */
+  readonly now: () => number;
   readonly random: Random;
   readonly endpoints: readonly string[];
   readonly recorder: HistoryRecorder;
@@ -99,7 +109,7 @@ export function emptyRecords(): WorkloadRecords {
 }
 
 export class SimClient {
-  owner: Owner | null = null;
+  private host: ClientProcess | null = null;
   client: Client | null = null;
   incarnation = 0;
   private values = 0;
@@ -115,20 +125,15 @@ export class SimClient {
   }
 
   get running(): boolean {
-    return this.owner !== null;
+    return this.host !== null;
   }
 
   /** Starts a new process (a new client identity) running the workload while the simulation wants it. */
   start(): void {
-    const { scheduler, network, random } = this.context;
-    const owner = new Owner(`${this.name}#${++this.incarnation}`);
-    this.owner = owner;
-    const deps: Deps = {
-      clock: scheduler.clientClock(owner),
-      random: { int: (bound) => random.int(bound) },
-      connect: network.socketFactory(this.name, owner),
-      plantedBugs: this.context.plantedBugs,
-    };
+    this.incarnation++;
+    const host = this.context.spawn(this.name, this.process);
+    this.host = host;
+    const deps: Deps = { ...host.deps, plantedBugs: this.context.plantedBugs };
     this.client = new Client({
       endpoints: this.context.endpoints,
       clientId: this.process,
@@ -146,19 +151,18 @@ export class SimClient {
 
   /** The process dies: its connections close; its sessions live on until their TTL. */
   crash(): void {
-    if (this.owner === null) return;
-    this.owner.alive = false;
-    this.owner = null;
+    if (this.host === null) return;
+    this.host.crash();
+    this.host = null;
     this.client = null;
-    this.context.network.detachClient(this.name);
   }
 
   pause(): void {
-    if (this.owner !== null) this.owner.paused = true;
+    this.host?.pause();
   }
 
   resume(): void {
-    if (this.owner?.paused === true) this.context.scheduler.resume(this.owner);
+    this.host?.resume();
   }
 
   /** Where the client stands, for a liveness report. */
@@ -167,29 +171,35 @@ export class SimClient {
     if (client === null) return 'not running';
     const c = client as unknown as { connection: { endpoint: string | null; pending: Map<number, { body: { op: string } }> }; streams: Set<unknown> };
     const pending = [...c.connection.pending.values()].map((p) => p.body.op).join(',');
-    return `on ${c.connection.endpoint ?? 'no member'}, pending [${pending}], ${c.streams.size} streams${this.owner?.paused === true ? ', paused' : ''}`;
+    return `on ${c.connection.endpoint ?? 'no member'}, pending [${pending}], ${c.streams.size} streams${this.host?.paused === true ? ', paused' : ''}`;
   }
 
   private sleep(ms: number): Promise<void> {
-    const clock = this.client!.deps.clock;
+    const clock = this.client?.deps.clock;
+    if (clock === undefined) return Promise.resolve();
     return new Promise((resolve) => clock.setTimeout(resolve, ms));
   }
 
   private done(): void {
-    this.context.records.progress.set(this.name, this.context.scheduler.now);
+    this.context.records.progress.set(this.name, this.context.now());
+  }
+
+  /** Whether this incarnation's workload goes on (the simulation wants it, and the process lives). */
+  private going(client: Client): boolean {
+    return this.client === client && this.context.running();
   }
 
   private async run(client: Client): Promise<void> {
-    const running = this.context.running;
+    const going = (): boolean => this.going(client);
     switch (this.workload) {
       case 'kv':
-        while (running()) {
+        while (going()) {
           await this.kvOperation(client);
           await this.sleep(this.context.random.float() * 10);
         }
         return;
       case 'sequential':
-        while (running()) {
+        while (going()) {
           await this.sequentialCreate(client);
           await this.sleep(this.context.random.float() * 20);
         }
@@ -197,7 +207,7 @@ export class SimClient {
       case 'watch':
         return this.watchLoop(client);
       case 'lock':
-        while (running()) await this.lockRound(client);
+        while (going()) await this.lockRound(client);
         return;
       case 'session':
         return this.sessionLoop(client);
@@ -256,16 +266,16 @@ export class SimClient {
 
   private async watchLoop(client: Client): Promise<void> {
     const path = '/kv';
-    while (this.context.running()) {
+    while (this.going(client)) {
       const record: WatchRecord = { client: this.process, path, startRevision: 0, items: [], ended: null };
       this.context.records.watches.push(record);
       const stream = client.watch(path, { recursive: true, progress: true });
       try {
         for await (const item of stream) {
           if (record.startRevision === 0) record.startRevision = stream.startRevision;
-          record.items.push({ at: this.context.scheduler.now, item });
+          record.items.push({ at: this.context.now(), item });
           this.done();
-          if (!this.context.running()) break;
+          if (!this.going(client)) break;
         }
         record.ended = 'done';
       } catch (error) {
@@ -284,7 +294,7 @@ export class SimClient {
     const r = this.context.random;
     try {
       const lock = await client.lock('sim/one', { timeoutMs: 5_000 });
-      const now = this.context.scheduler.now;
+      const now = this.context.now();
       this.context.records.grants.push({ client: this.process, path: lock.path, token: lock.token, revision: lock.revision, at: now });
       this.done();
       const store = this.context.records.fencedStore;
@@ -304,7 +314,7 @@ export class SimClient {
     const r = this.context.random;
     const [lo, hi] = this.context.sessionTtlMs;
     let n = 0;
-    while (this.context.running()) {
+    while (this.going(client)) {
       try {
         const session = await client.session({ ttlMs: Math.round(lo + r.float() * (hi - lo)) });
         const record: SessionRecord = { client: this.process, leaseId: session.id, ttlMs: session.ttlMs, renewalSentAt: session.lastRenewalSentAt };
@@ -312,7 +322,7 @@ export class SimClient {
         await client.create(`/eph/${this.name}-${++n}`, '', { mode: 'ephemeral', session });
         this.done();
         const alive = (): boolean => session.status !== 'expired';
-        while (this.context.running() && alive()) {
+        while (this.going(client) && alive()) {
           await this.sleep(20);
           record.renewalSentAt = session.lastRenewalSentAt;
           if (alive()) this.done();

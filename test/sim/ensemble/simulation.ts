@@ -9,7 +9,7 @@ import { HistoryRecorder } from '../../check/index.ts';
 import { isStorageError } from '../../../server/storage/errors.ts';
 import { TraceHasher } from '../trace.ts';
 import { EnsembleCheckers, EnsembleViolation } from './checkers.ts';
-import { SimClient, emptyRecords, type ClientContext, type WorkloadRecords } from './clients.ts';
+import { SimClient, emptyRecords, type ClientContext, type ClientProcess, type WorkloadRecords } from './clients.ts';
 import { defaultDiskLatency } from './disk.ts';
 import { SimMember, simEndpoint, type SimMemberContext } from './member.ts';
 import { Nemesis } from './nemesis.ts';
@@ -104,8 +104,8 @@ class EnsembleRun {
       onCrashAfterVote: (member) => this.scheduler.at(this.random.float(), () => this.crashAndRestart(member, 'after a vote', 1 + this.random.float() * 30)),
     };
     this.clientContext = {
-      scheduler: this.scheduler,
-      network: this.network,
+      spawn: (name) => this.spawnClient(name),
+      now: () => this.scheduler.now,
       random: this.random,
       endpoints: [],
       recorder: this.recorder,
@@ -132,6 +132,26 @@ class EnsembleRun {
       armLeaderChurn: () => (this.churnNextLeader = true),
       trace: (who, line) => this.trace(who, line),
     });
+  }
+
+  /** A simulated client process: its own owner (so it can die or pause), clock and sockets. */
+  private spawnClient(name: string): ClientProcess {
+    const owner = new Owner(name);
+    const scheduler = this.scheduler;
+    return {
+      deps: { clock: scheduler.clientClock(owner), random: { int: (bound) => this.random.int(bound) }, connect: this.network.socketFactory(name, owner) },
+      crash: () => {
+        owner.alive = false;
+        this.network.detachClient(name);
+      },
+      pause: () => void (owner.paused = true),
+      resume: () => {
+        if (owner.paused) scheduler.resume(owner);
+      },
+      get paused() {
+        return owner.paused;
+      },
+    };
   }
 
   trace(who: string, line: string): void {
