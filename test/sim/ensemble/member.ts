@@ -49,7 +49,10 @@ export interface SimMemberContext {
 }
 
 /** A member's client endpoint in the simulation, as the SDK is given it. */
-export const simEndpoint = (name: string): string => `sim-${name}`;
+export const simEndpoint = (name: string): string => `sim-${name}:1`;
+
+/** A member's peer address in the simulation (the simulated network routes by name, not by address). */
+export const simPeerAddress = (name: string): string => `sim-${name}:2`;
 
 export class SimMember {
   readonly disk = new SimDisk({ fileBytesMax: 64 * 1024 * 1024 });
@@ -76,10 +79,10 @@ export class SimMember {
     this.config = resolveMemberConfig({
       name,
       dataDir: '/data',
-      listenClient: `${simEndpoint(name)}:1`,
+      listenClient: simEndpoint(name),
       advertiseClient: simEndpoint(name),
-      listenPeer: `${simEndpoint(name)}:2`,
-      initialCluster: initialCluster.map((n) => `${n}=${simEndpoint(n)}:2`).join(','),
+      listenPeer: simPeerAddress(name),
+      initialCluster: initialCluster.map((n) => `${n}=${simPeerAddress(n)}`).join(','),
       join: joins,
       tickMs: s.tickMs,
       electionTicks: s.electionTicks,

@@ -175,7 +175,7 @@ export class SimNetwork {
   /** The socket factory of one client process: `ws://sim-NAME/v1/ws` reaches member NAME. */
   socketFactory(client: string, owner: Owner): SocketFactory {
     return (url, events) => {
-      const member = /^ws:\/\/sim-([^/]+)/.exec(url)?.[1] ?? '';
+      const member = /^ws:\/\/sim-([^/:]+)/.exec(url)?.[1] ?? '';
       const socket = new SimSocket(this, client, owner, member, events);
       this.scheduler.at(0.05 + this.random.float() * 0.2, () => socket.connect(), owner);
       return socket;

@@ -11,7 +11,7 @@ import { TraceHasher } from '../trace.ts';
 import { EnsembleCheckers, EnsembleViolation } from './checkers.ts';
 import { SimClient, emptyRecords, type ClientContext, type ClientProcess, type WorkloadRecords } from './clients.ts';
 import { defaultDiskLatency } from './disk.ts';
-import { SimMember, simEndpoint, type SimMemberContext } from './member.ts';
+import { SimMember, simEndpoint, simPeerAddress, type SimMemberContext } from './member.ts';
 import { Nemesis } from './nemesis.ts';
 import { SimNetwork } from './network.ts';
 import { resolveEnsembleOptions, type CheckerName, type EnsembleOptions, type FaultKind, type ResolvedEnsembleOptions } from './options.ts';
@@ -328,7 +328,7 @@ class EnsembleRun {
     const joining = new SimMember(name, voters, true, this.memberContext);
     this.members.push(joining);
     this.trace('nemesis', `membership: add ${name} as a learner`);
-    if (!(await this.retry(() => admin.addMember(name, `${simEndpoint(name)}:2`, simEndpoint(name))))) return;
+    if (!(await this.retry(() => admin.addMember(name, simPeerAddress(name), simEndpoint(name))))) return;
     joining.inCluster = true;
     void joining.start();
     (this.clientContext.endpoints as string[]).push(simEndpoint(name));
@@ -361,7 +361,8 @@ class EnsembleRun {
         await call();
         return true;
       } catch (error) {
-        if (error instanceof SynodError && (error.code === 'exists' || error.code === 'bad_request')) return true;
+        this.trace('admin', `call failed: ${error instanceof Error ? error.message : String(error)}`);
+        if (error instanceof SynodError && error.code === 'exists') return true;
         await new Promise<void>((resolve) => this.scheduler.at(50, resolve));
       }
     }
@@ -380,8 +381,9 @@ class EnsembleRun {
     const stuck = this.clients.filter((c) => (this.records.progress.get(c.name) ?? 0) <= healedAt);
     if (stuck.length > 0) {
       const members = this.members.map((m) => `${m.name}:${m.broken !== null ? 'broken' : !m.inCluster ? 'out' : (m.member?.consensus.status().role ?? 'down')}`).join(' ');
+      const conf = this.leader()?.member?.consensus.status().confState;
       const clients = stuck.map((c) => `${c.name}(${c.workload}, last progress ${(this.records.progress.get(c.name) ?? 0).toFixed(0)} ms, ${c.describe()})`).join('; ');
-      this.checkers.liveness(`no progress within ${this.options.livenessMs} ms after the heal for ${clients}; members ${members}`);
+      this.checkers.liveness(`no progress within ${this.options.livenessMs} ms after the heal for ${clients}; members ${members}; voters ${conf?.voters.join(',') ?? '?'}, learners ${conf?.learners.join(',') ?? '?'}`);
     }
   }
 
