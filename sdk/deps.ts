@@ -73,11 +73,9 @@ export const webSocketFactory: SocketFactory = (url, events, options) => {
 export const systemDeps: Deps = {
   clock: {
     now: () => performance.now(),
-    setTimeout: (callback, delayMs) => {
-      const handle = setTimeout(callback, delayMs);
-      handle.unref?.();
-      return { handle };
-    },
+    // Not unref'd: a request waiting for an answer (or for the reconnect that will carry it) keeps the process
+    // alive, as any I/O does; close() ends them all.
+    setTimeout: (callback, delayMs) => ({ handle: setTimeout(callback, delayMs) }),
     clearTimeout: (timer) => clearTimeout(timer.handle as NodeJS.Timeout),
     defer: (callback) => void setImmediate(callback),
   },

@@ -263,8 +263,19 @@ export class Consensus {
       else late.push(message);
     }
     for (const message of early) this.options.send(message);
-    if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
-      await this.options.log.save(ready);
+    // Committed entries are durable on a quorum already: apply them (and answer their clients) while this
+    // member's own write is under way, so the answer never waits for this disk. Only a snapshot must be on
+    // disk first, since it replaces the log.
+    if (ready.snapshot === null) this.applyCommitted(ready);
+    const saving = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null ? this.options.log.save(ready) : null;
+    if (saving !== null) {
+      if (ready.entries.length > 0 || ready.snapshot !== null || termOrVoteChanged) {
+        await saving;
+      } else {
+        // Only the commit index moved: nothing waits on it (a lost commit index is learnt again), and the
+        // log runs its operations in order, so the next save queues behind this one.
+        saving.catch((error: unknown) => this.crash(error));
+      }
       if (ready.hardState !== null) {
         this.persistedTerm = ready.hardState.term;
         this.persistedVote = ready.hardState.vote;
@@ -275,7 +286,16 @@ export class Consensus {
       this.options.app.restore(ready.snapshot.data, ready.snapshot.metadata.index);
       this.applied = ready.snapshot.metadata.index;
       this.lastSnapshotIndex = ready.snapshot.metadata.index;
+      this.applyCommitted(ready);
     }
+    this.raw.advance(ready);
+    for (const entry of ready.committedEntries) if (entry.kind === 'config') this.options.app.onConfChange(entry.change);
+    this.serveReads();
+    await this.maybeSnapshot();
+  }
+
+  /** Applies a Ready's committed entries and queues its read states for serving once applied. */
+  private applyCommitted(ready: Ready): void {
     this.applyEntries(ready.committedEntries);
     for (const state of ready.readStates) {
       const batch = this.readBatches.get(state.context);
@@ -283,10 +303,6 @@ export class Consensus {
       this.readBatches.delete(state.context);
       this.readsForIndex.push({ index: state.index, waiters: batch });
     }
-    this.raw.advance(ready);
-    for (const entry of ready.committedEntries) if (entry.kind === 'config') this.options.app.onConfChange(entry.change);
-    this.serveReads();
-    await this.maybeSnapshot();
   }
 
   private applyEntries(entries: readonly Entry[]): void {
