@@ -267,7 +267,12 @@ export class Consensus {
     // member's own write is under way, so the answer never waits for this disk. Only a snapshot must be on
     // disk first, since it replaces the log.
     if (ready.snapshot === null) this.applyCommitted(ready);
-    const saving = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null ? this.options.log.save(ready) : null;
+    const mustWrite = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null;
+    // The disk write blocks this thread (see storage/real-disk.ts): let the transports send what is queued
+    // (appends to followers, answers to clients) first, so followers write in parallel with us and clients
+    // do not wait for our disk.
+    if (mustWrite && (early.length > 0 || ready.committedEntries.length > 0)) await new Promise<void>((resolve) => this.options.clock.defer(resolve));
+    const saving = mustWrite ? this.options.log.save(ready) : null;
     if (saving !== null) {
       if (ready.entries.length > 0 || ready.snapshot !== null || termOrVoteChanged) {
         await saving;

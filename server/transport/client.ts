@@ -132,7 +132,9 @@ export class ClientServer {
         open: (ws) => {
           this.sockets.add(ws);
           // With closeOnBackpressureLimit, uWebSockets.js closes a socket whose buffer passes maxBackpressure.
-          ws.getUserData().connection = new ClientChannel(++this.connectionSequence, handler, (frame) => void ws.send(frame, true), setImmediate);
+          // Frames leave from setImmediate, outside uWebSockets.js's callbacks: cork, so each is one syscall.
+          const send = (frame: Uint8Array): void => void ws.cork(() => ws.send(frame, true));
+          ws.getUserData().connection = new ClientChannel(++this.connectionSequence, handler, send, setImmediate);
         },
         message: (ws, data) => {
           // uWebSockets.js reuses `data` after this callback; decoded byte strings must not point into it.
