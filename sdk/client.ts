@@ -37,6 +37,11 @@ export type Value = Uint8Array | string;
 export interface ReadOptions extends CallOptions {
   /** Answer from the connected member's state at once, possibly stale (no ReadIndex round). */
   readonly serializable?: boolean;
+  /**
+   * Answer from the connected member's state once it has applied at least this revision (say, one a write or
+   * a watch event reported): read-your-writes without a ReadIndex round. Implies `serializable`.
+   */
+  readonly minRevision?: number;
 }
 
 export interface CreateCallOptions extends CallOptions, Omit<CreateOptions, 'leaseId'> {
@@ -454,7 +459,8 @@ export class Client implements AsyncDisposable {
   }
 }
 
-function serial(options: ReadOptions): { serializable?: true } {
+function serial(options: ReadOptions): { serializable?: true; minRevision?: number } {
+  if (options.minRevision !== undefined) return { serializable: true, minRevision: options.minRevision };
   return options.serializable === true ? { serializable: true } : {};
 }
 

@@ -78,8 +78,10 @@ export interface WatchEvent {
 
 interface RequestBase {
   readonly id: number;
-  /** Linearizable by default; `serializable` answers from the member's own applied state. */
+  /** Linearizable by default; `serializable` answers from the member's own applied state... */
   readonly serializable?: boolean;
+  /** ...once it has applied at least this revision (bounded wait). */
+  readonly minRevision?: number;
 }
 
 /**

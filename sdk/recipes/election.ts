@@ -62,12 +62,13 @@ export class Election {
     const attempt = new QueueAttempt(client, this.folder, 'candidate', session);
     try {
       const mine = await attempt.join(toBytes(value), signal);
+      let seenAt = mine.stat.createRevision;
       for (;;) {
-        const { entries, revision } = await readQueue(client, this.folder, signal);
+        const { entries, revision } = await readQueue(client, this.folder, signal, seenAt);
         const i = entries.findIndex((entry) => entry.path === mine.path);
         if (i < 0) throw new SynodError('session_expired', `candidate node ${mine.path} is gone`);
         if (i === 0) return new Leadership(client, mine.path, mine.stat.createRevision, session);
-        await waitForDeletion(client, entries[i - 1]!.path, revision, signal);
+        seenAt = await waitForDeletion(client, entries[i - 1]!.path, revision, signal);
       }
     } catch (error) {
       attempt.abandon();

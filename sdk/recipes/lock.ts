@@ -53,9 +53,10 @@ async function acquire(client: Client, folder: string, prefix: string, blocker: 
   const attempt = new QueueAttempt(client, folder, prefix, session);
   try {
     const mine = await attempt.join(new TextEncoder().encode(options.owner ?? ''), signal);
+    let seenAt = mine.stat.createRevision;
     for (;;) {
       signal.throwIfAborted();
-      const { entries, revision } = await readQueue(client, folder, signal);
+      const { entries, revision } = await readQueue(client, folder, signal, seenAt);
       // Our node is gone when our session expired: we never hold the lock then.
       const me = entries.find((entry) => entry.path === mine.path);
       if (me === undefined) throw new SynodError('session_expired', `our queue node ${mine.path} is gone`);
@@ -69,6 +70,7 @@ async function acquire(client: Client, folder: string, prefix: string, blocker: 
       if (client.deps.plantedBugs?.lockWithoutRecheck === true && ahead !== 'anyDeparture' && deletedAt > 0) {
         return new Lock(client, mine.path, mine.stat.createRevision, session, deletedAt);
       }
+      seenAt = deletedAt; // 0 (the history was compacted): a linearizable look
     }
   } catch (error) {
     // Leave the queue (in the background, until done) so we never block those behind us.

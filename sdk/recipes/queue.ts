@@ -23,10 +23,16 @@ export function sequenceOf(name: string): number {
   return Number(name.slice(-10));
 }
 
-/** Children of `folder`, in queue order, with the revision of the read. */
-export async function readQueue(client: Client, folder: string, signal?: AbortSignal): Promise<{ entries: QueueEntry[]; revision: number }> {
+/**
+ * Children of `folder`, in queue order, with the revision of the read. With `minRevision` (our node's creation,
+ * or the deletion we waited for), a member's own state at or after it is enough, and no ReadIndex round is
+ * needed: nodes only ever leave the queue ahead of ours (newcomers queue behind), so a state at least that
+ * recent can only show more nodes ahead than there are, never fewer: we may wait once more, never take a lock
+ * that is held. Without it, the read is linearizable.
+ */
+export async function readQueue(client: Client, folder: string, signal?: AbortSignal, minRevision?: number): Promise<{ entries: QueueEntry[]; revision: number }> {
   for (;;) {
-    const { nodes, revision, more } = await client.range(folder, { limit: 10_000, ...(signal ? { signal } : {}) }).catch((error: unknown) => {
+    const { nodes, revision, more } = await client.range(folder, { limit: 10_000, ...(signal ? { signal } : {}), ...(minRevision !== undefined && minRevision > 0 ? { minRevision } : {}) }).catch((error: unknown) => {
       if (error instanceof SynodError && error.code === 'not_found') return { nodes: [], revision: 0, more: false };
       throw error;
     });

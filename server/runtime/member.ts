@@ -20,6 +20,7 @@ import { LeaseKeeper } from './lease-keeper.ts';
 import { Metrics } from './metrics.ts';
 import type { PeerItem, PeerNetwork } from './peers.ts';
 import { RequestHandler } from './requests.ts';
+import { RevisionWaits } from './revision-waits.ts';
 import { WatchHub } from './watch-hub.ts';
 
 export type { PeerItem } from './peers.ts';
@@ -79,6 +80,8 @@ export class Member {
   readonly keepAlives: KeepAlives;
   readonly metrics: Metrics;
   readonly requests: RequestHandler;
+  /** Reads that wait for a revision to be applied here. */
+  readonly revisions: RevisionWaits;
   readonly clock: Clock;
   private readonly peers: PeerNetwork<PeerItem>;
   /** Whether a registration of this member's client address is under way (see registerClientUrl). */
@@ -112,12 +115,14 @@ export class Member {
         onRestore: () => {
           this.deps.observer?.restored(this.app.machine.revision);
           this.hub.resetAll('the member installed a snapshot; resume the watch');
+          this.revisions.applied();
         },
         onConfChange: (change) => this.onConfChange(change),
         onRoleChange: (role, leader) => this.onRoleChange(role, leader),
       },
     );
     this.hub = new WatchHub(this.app);
+    this.revisions = new RevisionWaits(this.clock, () => this.app.machine.revision);
     this.keeper = new LeaseKeeper(this.clock, (leaseIds) => this.proposeInternal({ op: 'leaseExpire', leaseIds }), leaseExpireBatchMax, deps.plantedBugs?.expireWithoutGrace === true);
     this.consensus = new Consensus({
       raft: {
@@ -210,6 +215,7 @@ export class Member {
     this.deps.observer?.applied(index, command, applied);
     this.metrics.applied(command.op, applied.result.ok);
     this.hub.publish(applied.events);
+    this.revisions.applied();
     const result = applied.result;
     if (!result.ok) return;
     if (result.op === 'leaseGrant') this.keeper.granted(result.leaseId, result.ttlMs);
@@ -306,6 +312,7 @@ export class Member {
     this.stopping = true;
     for (const timer of this.timers.values()) this.clock.clearTimeout(timer);
     this.consensus.stop();
+    this.revisions.close();
     await this.peers.close();
     await this.log.close().catch(() => {});
     this.resolveStopped(error);

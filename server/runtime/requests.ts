@@ -136,9 +136,18 @@ export class RequestHandler implements ClientHandler {
     }
   }
 
-  /** Linearizable unless the request asks for a serializable (local, possibly stale) read. */
+  /**
+   * Linearizable unless the request asks for a serializable (local, possibly stale) read; a serializable read
+   * with `minRevision` waits until this member has applied that revision (read-your-writes without a
+   * ReadIndex round).
+   */
   private async readBarrier(r: Fields): Promise<void> {
-    if (r['serializable'] !== true) await this.member.consensus.linearizable();
+    if (r['serializable'] !== true) {
+      await this.member.consensus.linearizable();
+      return;
+    }
+    const minRevision = optionalNumber(r, 'minRevision');
+    if (minRevision !== undefined) await this.member.revisions.reach(minRevision, this.member.config.proposalTimeoutMs);
   }
 
   /** Names the client, whose id makes its sequenced writes idempotent. */

@@ -407,6 +407,25 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
     }
   });
 
+  it('answers a serializable read with minRevision on any member only once that member has applied the revision', async () => {
+    const readers = await Promise.all(cluster.endpoints.map((e) => connectTo([e])));
+    try {
+      await client.create('/minrev').catch((error: unknown) => expect(error).toMatchObject({ code: 'exists' }));
+      for (let round = 0; round < 20; round++) {
+        const stat = await client.set('/minrev', `minrev-${round}`);
+        for (const reader of readers) {
+          const got = await reader.get('/minrev', { minRevision: stat.modRevision });
+          expect(got.stat.modRevision).toBeGreaterThanOrEqual(stat.modRevision);
+        }
+      }
+      // A revision far ahead is waited for, boundedly, then refused.
+      const future = (await client.get('/minrev')).stat.modRevision + 1_000_000;
+      await expect(readers[0]!.get('/minrev', { minRevision: future, timeoutMs: 1_500 })).rejects.toMatchObject({ code: 'timeout' });
+    } finally {
+      await Promise.all(readers.map((r) => r.close()));
+    }
+  });
+
   it('reports status, members, health and metrics over HTTP', async () => {
     for (const member of cluster.members) {
       const status = (await (await fetch(`http://${endpointOf(member)}/status`)).json()) as MemberStatus;
