@@ -121,6 +121,7 @@ export class Client implements AsyncDisposable {
   private async onConnect(_endpoint: string): Promise<{ leaderEndpoint: string | null }> {
     const { result } = await this.connection.callDuringConnect({ op: 'hello', version: protocolVersion, clientId: this.clientId });
     const hello = result as HelloResult;
+    if (hello.requestBytesMax !== undefined) this.connection.requestBytesMax = hello.requestBytesMax;
     if (this.options.preferLeader !== false && hello.leaderEndpoint !== null && hello.leader !== hello.member) {
       return { leaderEndpoint: hello.leaderEndpoint };
     }

@@ -61,6 +61,8 @@ interface Pending {
 
 /** Largest frame the client accepts from a member. */
 const frameBytesMax = 64 * 1024 * 1024;
+/** Largest frame a member accepts (its `requestBytesMax`) until its hello says otherwise: the server default. */
+const defaultRequestBytesMax = 4 * 1024 * 1024;
 
 export class Connection {
   private socket: ClientSocket | null = null;
@@ -85,6 +87,8 @@ export class Connection {
   endpoint: string | null = null;
   /** Whether to reconnect even with nothing pending (sessions and watches need a live connection). */
   keepConnected = true;
+  /** The largest frame the member takes (a bigger one would close the connection): set from its hello. */
+  requestBytesMax = defaultRequestBytesMax;
 
   constructor(private readonly options: ConnectionOptions) {
     if (options.endpoints.length === 0) throw new SynodError('bad_request', 'no endpoints given');
@@ -159,7 +163,43 @@ export class Connection {
     const batch = this.outbox;
     this.outbox = [];
     if (this.socket === null) return; // resent on reconnect
-    this.socket.send(encodeFrame(batch));
+    const frame = encodeFrame(batch);
+    if (frame.length <= this.requestBytesMax) this.socket.send(frame);
+    else this.sendInParts(this.socket, batch);
+  }
+
+  /**
+   * A batch over the member's frame limit goes out as several frames under it; a request that alone is over
+   * it is refused with `value_too_large` here, since the member would drop the connection (and everything
+   * pending on it) rather than read it.
+   */
+  private sendInParts(socket: ClientSocket, batch: readonly Request[]): void {
+    const frameOverhead = 9; // a CBOR array header
+    let part: Request[] = [];
+    let bytes = frameOverhead;
+    for (const request of batch) {
+      const size = encodeFrame([request]).length - 1;
+      if (size + frameOverhead > this.requestBytesMax) {
+        this.refuse(request.id, new SynodError('value_too_large', `the request is ${size} bytes; the member takes frames of at most ${this.requestBytesMax} bytes`));
+        continue;
+      }
+      if (bytes + size > this.requestBytesMax) {
+        socket.send(encodeFrame(part));
+        part = [];
+        bytes = frameOverhead;
+      }
+      part.push(request);
+      bytes += size;
+    }
+    if (part.length > 0) socket.send(encodeFrame(part));
+  }
+
+  private refuse(id: number, error: SynodError): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return;
+    this.pending.delete(id);
+    entry.cleanup();
+    entry.reject(error);
   }
 
   private ensureConnecting(): void {
@@ -278,9 +318,7 @@ export class Connection {
         this.retryLater(message.id, entry, error, message.error.leaderEndpoint ?? null);
         continue;
       }
-      this.pending.delete(message.id);
-      entry.cleanup();
-      entry.reject(error);
+      this.refuse(message.id, error);
     }
   }
 

@@ -7,6 +7,7 @@ export type SynodErrorCode =
   | 'exists'
   | 'bad_version'
   | 'not_empty'
+  | 'no_children_for_ephemerals'
   | 'invalid_path'
   | 'value_too_large'
   | 'no_leader'

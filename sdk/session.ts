@@ -1,6 +1,7 @@
 // A session: a lease that this client keeps alive with heartbeats, from whichever member it is connected
-// to, so it survives failover within its TTL. It signals `jeopardy` when heartbeats have gone unanswered
-// for most of the TTL (the holder of a lock may be about to lose it) and `expired` when it is gone.
+// to, so it survives failover within its TTL. It signals `jeopardy` when two thirds of the TTL have passed
+// since the latest answered heartbeat was sent (the holder of a lock may be about to lose it) and `expired`
+// when it is gone.
 
 import { SynodError } from './errors.ts';
 import type { Deps, Timer } from './deps.ts';
@@ -15,9 +16,9 @@ export type SessionState = 'alive' | 'jeopardy' | 'expired' | 'closed';
 
 export class Session implements AsyncDisposable {
   private state: SessionState = 'alive';
-  private lastAnsweredAt: number;
   private answeredSentAt: number;
   private timer: Timer | null = null;
+  private jeopardyTimer: Timer | null = null;
   private readonly controller = new AbortController();
   private readonly listeners = new Map<'jeopardy' | 'expired' | 'recovered', Set<() => void>>();
 
@@ -29,9 +30,9 @@ export class Session implements AsyncDisposable {
     /** When the request that granted the session was sent (the server's TTL started after it). */
     grantSentAt: number = host.deps.clock.now(),
   ) {
-    this.lastAnsweredAt = host.deps.clock.now();
     this.answeredSentAt = grantSentAt;
     this.schedule();
+    this.armJeopardy();
   }
 
   /**
@@ -67,23 +68,37 @@ export class Session implements AsyncDisposable {
     this.timer = this.host.deps.clock.setTimeout(() => this.beat(), Math.max(50, Math.floor(this.ttlMs / 3)));
   }
 
+  /**
+   * Jeopardy comes two thirds of the TTL after the latest answered heartbeat was sent: the server renewed the
+   * session after that moment, so a third of the TTL at least is left to act (stop writing, say) before it
+   * could expire. Re-armed by every answer.
+   */
+  private armJeopardy(): void {
+    const clock = this.host.deps.clock;
+    if (this.jeopardyTimer !== null) clock.clearTimeout(this.jeopardyTimer);
+    const dueAt = this.answeredSentAt + (this.ttlMs * 2) / 3;
+    this.jeopardyTimer = clock.setTimeout(() => {
+      this.jeopardyTimer = null;
+      if (this.state !== 'alive') return;
+      this.state = 'jeopardy';
+      this.emit('jeopardy');
+    }, Math.max(0, dueAt - clock.now()));
+  }
+
   private beat(): void {
     if (this.state === 'expired' || this.state === 'closed') return;
     const clock = this.host.deps.clock;
-    if (this.state === 'alive' && clock.now() - this.lastAnsweredAt > (this.ttlMs * 2) / 3) {
-      this.state = 'jeopardy';
-      this.emit('jeopardy');
-    }
     const sentAt = clock.now();
     this.host
       .keepAlive(this.id)
       .then(() => {
-        this.lastAnsweredAt = clock.now();
-        this.answeredSentAt = Math.max(this.answeredSentAt, sentAt);
-        if (this.state === 'jeopardy') {
+        if (this.state === 'expired' || this.state === 'closed' || sentAt <= this.answeredSentAt) return;
+        this.answeredSentAt = sentAt;
+        if (this.state === 'jeopardy' && clock.now() < sentAt + (this.ttlMs * 2) / 3) {
           this.state = 'alive';
           this.emit('recovered');
         }
+        this.armJeopardy();
       })
       .catch((error: unknown) => {
         if (error instanceof SynodError && (error.code === 'session_expired' || error.code === 'lease_not_found')) this.expire();
@@ -101,8 +116,11 @@ export class Session implements AsyncDisposable {
   }
 
   private stopTimer(): void {
-    if (this.timer !== null) this.host.deps.clock.clearTimeout(this.timer);
+    const clock = this.host.deps.clock;
+    if (this.timer !== null) clock.clearTimeout(this.timer);
+    if (this.jeopardyTimer !== null) clock.clearTimeout(this.jeopardyTimer);
     this.timer = null;
+    this.jeopardyTimer = null;
   }
 
   /** Revokes the session: its ephemeral nodes are deleted at once. Idempotent. */

@@ -154,6 +154,8 @@ export interface HelloResult {
   /** The leader this member knows of, with its client endpoint when registered. */
   readonly leader: string | null;
   readonly leaderEndpoint: string | null;
+  /** The largest frame the member accepts: the SDK never sends a bigger one (it refuses a request that alone is). */
+  readonly requestBytesMax?: number;
 }
 
 export type Response =

@@ -9,8 +9,9 @@ import type { Session } from '../session.ts';
 import { abortError, combinedSignal, QueueAttempt, QueueHold, readQueue, recipeRoot, waitForDeletion } from './queue.ts';
 
 export interface LeaderInfo {
-  /** The leader's node (its key); null when nobody leads. */
+  /** The leader's node (its key). Where nobody leads, the functions that return a LeaderInfo return null. */
   readonly path: string;
+  /** The value the leader campaigned with or proclaimed last. */
   readonly value: Uint8Array;
   /** The leader's fencing token. */
   readonly token: number;

@@ -158,7 +158,14 @@ export class RequestHandler implements ClientHandler {
     state.clientId = clientId;
     const { sessionTtlMinMs, sessionTtlMaxMs } = this.member.config;
     const leader = this.member.consensus.leader;
-    const hello: HelloResult = { member: this.member.config.name, sessionTtlMinMs, sessionTtlMaxMs, leader, leaderEndpoint: this.member.clientEndpointOf(leader) };
+    const hello: HelloResult = {
+      member: this.member.config.name,
+      sessionTtlMinMs,
+      sessionTtlMaxMs,
+      leader,
+      leaderEndpoint: this.member.clientEndpointOf(leader),
+      requestBytesMax: this.member.config.limits.requestBytesMax,
+    };
     return Promise.resolve(hello);
   }
 
@@ -180,6 +187,9 @@ export class RequestHandler implements ClientHandler {
     const config = this.member.app.machine.config;
     const problem = metaProblem(command, config) ?? commandProblem(command, config);
     if (problem !== null) throw new RuntimeError('bad_request', problem);
+    // Refused here rather than when applied, so an oversized value is never replicated and fsynced first.
+    const oversized = oversizedData(body, config.dataBytesMax);
+    if (oversized !== null) throw new RuntimeError('value_too_large', `${oversized} is larger than ${config.dataBytesMax} bytes`);
     const applied = (await this.member.consensus.propose(command)) as { revision: number; result: { ok: boolean } };
     return new Committed(machineResult(applied.result as CommandError), applied.revision);
   }
@@ -343,6 +353,18 @@ function commandFrom(op: string, r: Fields): Fields {
     out['compares'] ??= [];
   }
   return out;
+}
+
+/** Which data of a write (shape already checked) is over `max`, or null. */
+function oversizedData(command: Fields, max: number): string | null {
+  const tooBig = (op: Fields): boolean => op['data'] instanceof Uint8Array && op['data'].length > max;
+  if (tooBig(command)) return 'data';
+  if (command['op'] !== 'txn') return null;
+  for (const branch of ['success', 'failure'] as const) {
+    const i = (command[branch] as Fields[]).findIndex(tooBig);
+    if (i >= 0) return `the data of ${branch}[${i}]`;
+  }
+  return null;
 }
 
 function machineResult<T>(result: T | CommandError): T {

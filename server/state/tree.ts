@@ -114,6 +114,8 @@ const pathProblems = [
   'a path must be valid UTF-16 (no lone surrogate)',
   'the path is too long',
   'the path is too deep',
+  // What a lone surrogate or ill-formed UTF-8 decodes to (U+FFFD) and the other specials; ZooKeeper refuses them too.
+  'a path has no character in U+FFF0..U+FFFF (a lone surrogate or ill-formed UTF-8 arrives as U+FFFD)',
 ] as const;
 
 /**
@@ -155,6 +157,8 @@ export function pathBytes(path: unknown, limits: Pick<StateConfig, 'pathBytesMax
       i++;
     } else if (c >= 0xdc00 && c <= 0xdfff) {
       return -6;
+    } else if (c >= 0xfff0) {
+      return -9;
     } else {
       bytes += 3;
     }

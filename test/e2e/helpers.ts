@@ -1,6 +1,10 @@
 // Shared tools for the end-to-end tests: clients pinned to one member, member status over HTTP, a raw
-// WebSocket speaking the wire protocol (for bad-input tests), watch collectors and small statistics.
+// WebSocket speaking the wire protocol (for bad-input tests), watch collectors, small statistics, client
+// applications in their own processes, and a resource fenced by lock tokens.
 
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { WebSocket } from 'ws';
 import { connect, type Client, type ConnectOptions, type WatchItem, type WatchStream } from '../../sdk/index.ts';
 import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
@@ -209,4 +213,188 @@ export async function connectionsOf(member: ProcessMember): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith('synod_client_connections '));
   if (line === undefined) throw new Error('no synod_client_connections in /metrics');
   return Number(line.split(' ')[1]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Client processes, fenced resources and bounded observation (recipe and bad-input tests)
+
+/** Polls `condition` for `durationMs` and fails as soon as it does not hold (a bounded negative check). */
+export async function holdsFor(what: string, durationMs: number, condition: () => Promise<boolean> | boolean, intervalMs = 50): Promise<void> {
+  const until = Date.now() + durationMs;
+  while (Date.now() < until) {
+    if (!(await condition())) throw new Error(`${what} stopped holding ${durationMs - (until - Date.now())} ms into ${durationMs} ms`);
+    await sleep(intervalMs);
+  }
+}
+
+/** One JSON line a fixture process printed: an event name, its wall-clock time and fields. */
+export interface ProcessEvent {
+  readonly event: string;
+  readonly atMs: number;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * A client application in its own process (a fixture under test/e2e/fixtures): it reports JSON lines on
+ * stdout and takes JSON commands on stdin, and can be paused (SIGSTOP) or killed like a real application.
+ */
+export class ClientProcess {
+  readonly events: ProcessEvent[] = [];
+  private stderr = '';
+  private buffered = '';
+
+  private constructor(
+    readonly name: string,
+    readonly child: import('node:child_process').ChildProcess,
+  ) {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      this.buffered += chunk.toString();
+      const lines = this.buffered.split('\n');
+      this.buffered = lines.pop()!;
+      for (const line of lines) if (line.startsWith('{')) this.events.push(JSON.parse(line) as ProcessEvent);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-5000)));
+    child.stdin!.on('error', () => {}); // a killed process closes its stdin
+  }
+
+  /** Starts `script` (a fixture file) with one JSON argument. */
+  static start(name: string, script: string, argument: unknown): ClientProcess {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(argument)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    return new ClientProcess(name, child);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  /** What it wrote on stderr (for failure messages). */
+  get errorOutput(): string {
+    return this.stderr;
+  }
+
+  /** The first event named `event` (matching `predicate`), waiting for it up to `timeoutMs`. */
+  async waitEvent(event: string, timeoutMs = 15_000, predicate: (e: ProcessEvent) => boolean = () => true): Promise<ProcessEvent> {
+    return waitFor(`${this.name} to report ${event}`, () => {
+      const found = this.events.find((e) => e.event === event && predicate(e));
+      if (found !== undefined) return found;
+      if (this.exited) throw new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr}`);
+      return undefined;
+    }, timeoutMs, 10);
+  }
+
+  has(event: string): boolean {
+    return this.events.some((e) => e.event === event);
+  }
+
+  /** The latest event named `event`, if any. */
+  last(event: string): ProcessEvent | undefined {
+    return this.events.filter((e) => e.event === event).at(-1);
+  }
+
+  send(command: Record<string, unknown>): void {
+    this.child.stdin!.write(`${JSON.stringify(command)}\n`);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Whether the process is stopped (state T in /proc): a SIGSTOP took effect. */
+  stopped(): boolean {
+    try {
+      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+    } catch {
+      return false;
+    }
+  }
+
+  /** Kills it (resuming it first if paused) and waits for the exit. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGCONT');
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** One write a fenced resource received. */
+export interface FencedWrite {
+  readonly token: number;
+  readonly writer: string;
+  readonly accepted: boolean;
+  readonly atMs: number;
+}
+
+/**
+ * A resource protected by fencing tokens (docs/recipes.md): it keeps the highest token it accepted and rejects
+ * any write with a lower one. Reachable in-process (`write`) and over HTTP (`POST url` with
+ * `{ token, writer }`) for holders in other processes. It also tracks who is inside a critical section.
+ */
+export class FencedStore {
+  readonly writes: FencedWrite[] = [];
+  highestToken = 0;
+  /** Holders inside their critical section now, and the most there ever were at once. */
+  inside = new Set<string>();
+  insideMax = 0;
+
+  private constructor(
+    private readonly server: import('node:http').Server,
+    readonly url: string,
+  ) {}
+
+  static async start(): Promise<FencedStore> {
+    let store: FencedStore | null = null;
+    const server = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        const { token, writer } = JSON.parse(body) as { token: number; writer: string };
+        const accepted = store!.write(token, writer);
+        res.writeHead(accepted ? 200 : 409, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted, highestToken: store!.highestToken }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    store = new FencedStore(server, `http://127.0.0.1:${port}/write`);
+    return store;
+  }
+
+  /** Accepts the write when `token` is at least the highest seen. */
+  write(token: number, writer: string): boolean {
+    const accepted = token >= this.highestToken;
+    if (accepted) this.highestToken = token;
+    this.writes.push({ token, writer, accepted, atMs: Date.now() });
+    return accepted;
+  }
+
+  get rejected(): FencedWrite[] {
+    return this.writes.filter((w) => !w.accepted);
+  }
+
+  enter(holder: string): void {
+    this.inside.add(holder);
+    this.insideMax = Math.max(this.insideMax, this.inside.size);
+  }
+
+  leave(holder: string): void {
+    this.inside.delete(holder);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Resident memory of a process, in bytes (Linux /proc). */
+export function residentBytesOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (match === null) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]) * 1024;
 }

@@ -1,5 +1,6 @@
-// Proves that a watch stream survives the loss of its connection, by a dropped socket or by the death of the
-// member serving it, delivering every event the writers had acknowledged exactly once and in revision order.
+// Proves that a watch stream survives the loss of its connection, by a dropped socket, by the death of the
+// member serving it, or by that member going silent (paused), delivering every event the writers had
+// acknowledged exactly once and in revision order.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client, WatchEvent, WatchItem } from '../../sdk/index.ts';
@@ -117,6 +118,23 @@ describe('watch streams across connection loss', () => {
         await cluster.restart(victim.name);
         await cluster.waitForLeader();
       }
+      await moreEvents(stream, 25);
+    });
+  });
+
+  it('resumes on another member when its member is paused (SIGSTOP), with every event exactly once, in order', async () => {
+    await watchThrough('/resume/paused', async (watcher, stream) => {
+      await moreEvents(stream, 25);
+      const victim = memberAt(cluster, watcher.endpoint!);
+      // Nothing closes the socket of a paused member: the client's stall detection must notice the silence.
+      cluster.signal(victim.name, 'SIGSTOP');
+      try {
+        await waitFor('the watcher to leave the paused member', () => watcher.endpoint !== null && watcher.endpoint !== `127.0.0.1:${victim.clientPort}`, 15_000);
+        await moreEvents(stream, 25);
+      } finally {
+        cluster.signal(victim.name, 'SIGCONT');
+      }
+      await cluster.waitForLeader();
       await moreEvents(stream, 25);
     });
   });

@@ -27,6 +27,8 @@ describe('paths', () => {
     ['/\ud800', 'surrogate'],
     ['/\udc00x', 'surrogate'],
     ['/x\ud83d', 'surrogate'],
+    ['/a\ufffdb', 'U+FFFD'],
+    ['/\uffff', 'U+FFF0..U+FFFF'],
   ])('rejects %j (%s)', (path, reason) => {
     expect(pathProblem(path, limits)).toContain(reason);
   });
