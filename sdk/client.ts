@@ -12,13 +12,21 @@ import { WatchStream, type WatchOptions } from './watch.ts';
 import { lock, readLock, semaphore, tryLock, writeLock, type Lock, type LockOptions } from './recipes/lock.ts';
 import { Election } from './recipes/election.ts';
 
+/** Options of `connect()` and `new Client()`. */
 export interface ConnectOptions {
   /** Members' client addresses (`host:port`); the client fails over between them. */
   readonly endpoints: readonly string[];
   /** Default deadline of a call, including retries. */
   readonly requestTimeoutMs?: number;
+  /** Deadline of one connection attempt, socket handshake and `hello` each (default 2 s). */
   readonly connectTimeoutMs?: number;
+  /**
+   * Reconnect backoff (default 25 ms): the first reconnect after a working connection is immediate; after a failed
+   * attempt the next waits this long, doubled per further failure up to `backoffMaxMs`, each delay jittered to
+   * between half and all of it. A retryable answer is retried after between half and all of this.
+   */
   readonly backoffMinMs?: number;
+  /** The longest backoff delay (default 1 s). */
   readonly backoffMaxMs?: number;
   /** Give up a member when requests wait this long and nothing arrives from it (default 3 s). */
   readonly stallTimeoutMs?: number;
@@ -28,12 +36,14 @@ export interface ConnectOptions {
   readonly clientId?: string;
   /** Move to the leader's member when one names it, so writes take no forwarding hop (default true). */
   readonly preferLeader?: boolean;
+  /** Clock, randomness and sockets; the system's by default (tests and the simulator inject their own). */
   readonly deps?: Deps;
 }
 
-/** Node data given as bytes, text (UTF-8) or anything JSON-serializable (with `json()`). */
+/** Node data given as bytes, text (UTF-8) or anything JSON-serializable (with `jsonValue()`). */
 export type Value = Uint8Array | string;
 
+/** Options of reads: linearizable (a ReadIndex round through the leader) unless one of these says otherwise. */
 export interface ReadOptions extends CallOptions {
   /** Answer from the connected member's state at once, possibly stale (no ReadIndex round). */
   readonly serializable?: boolean;
@@ -44,22 +54,46 @@ export interface ReadOptions extends CallOptions {
   readonly minRevision?: number;
 }
 
+/** Options of `Client.create`: how to create the node, who owns an ephemeral one, and the call's options. */
 export interface CreateCallOptions extends CallOptions, Omit<CreateOptions, 'leaseId'> {
   /** Owner of an ephemeral node; the client's default session when absent. */
   readonly session?: Session;
+  /**
+   * Owner of an ephemeral node by lease id (say, from `grantLease`); wins over `session`. Ephemeral nodes only:
+   * with another mode, an owner (this or `session`) fails the create with `bad_request`.
+   */
   readonly leaseId?: number;
 }
 
+/**
+ * A transaction being built (`client.txn()`): compares, operations for when all hold, and operations for when
+ * one does not. Each method appends and returns the same builder.
+ */
 export interface Txn {
+  /** Adds compares; the `then` branch runs only if every one holds (no compares: it runs). */
   if(...compares: Compare[]): Txn;
+  /** Adds operations to run, in order, when every compare holds. */
   then(...ops: TxnOp[]): Txn;
+  /** Adds operations to run, in order, when a compare fails. */
   else(...ops: TxnOp[]): Txn;
+  /**
+   * Sends it as one idempotent write: all at one revision, all or nothing. An operation that fails rejects the
+   * commit with its code (`details.opIndex` names it) and applies nothing; more than 128 compares or operations
+   * per branch (the server's default limits) is `bad_request`.
+   */
   commit(options?: CallOptions): Promise<TxnResult>;
 }
 
+/** What a committed transaction answered. */
 export interface TxnResult {
+  /** Whether every compare held, so `then` ran; otherwise `else` ran. */
   readonly succeeded: boolean;
+  /**
+   * One per operation of the branch that ran, in order: `{ op: 'create', path, stat }`, `{ op: 'set', stat }`,
+   * `{ op: 'delete', deleted }`, or `{ op: 'get', path, node }` (node null when missing), each with `ok: true`.
+   */
   readonly results: readonly unknown[];
+  /** Its `revision` is the transaction's (the current one when it changed nothing). */
   readonly header: ResponseHeader;
 }
 
@@ -71,20 +105,30 @@ export function toBytes(value: Value): Uint8Array {
   return typeof value === 'string' ? encoder.encode(value) : value;
 }
 
+/** Node data decoded as UTF-8 (ill-formed bytes become U+FFFD). */
 export function text(data: Uint8Array): string {
   return decoder.decode(data);
 }
 
+/** Node data parsed as UTF-8 JSON; throws SyntaxError when it is not JSON. `T` is asserted, not checked. */
 export function json<T = unknown>(data: Uint8Array): T {
   return JSON.parse(decoder.decode(data)) as T;
 }
 
+/** Node data holding `value` as UTF-8 JSON (`JSON.stringify`), for `json()` to read back. */
 export function jsonValue(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 
+/**
+ * A client of one ensemble: one connection that fails over between members, typed operations, sessions, watch
+ * streams, transactions and recipes. `connect()` returns one that has reached a member; `new Client()` connects
+ * on its first call (and throws `bad_request` when given no endpoints).
+ */
 export class Client implements AsyncDisposable {
+  /** Names this client to the members; with a write's sequence number, it makes a retried write apply once. */
   readonly clientId: string;
+  /** The clock, randomness and sockets in use (`ConnectOptions.deps`, or the system's). */
   readonly deps: Deps;
   private readonly connection: Connection;
   private sequence = 0;
@@ -293,19 +337,30 @@ export class Client implements AsyncDisposable {
     return result as { leaseId: number; ttlMs: number };
   }
 
+  /**
+   * Renews a lease (or session) for its full TTL, through the leader. SessionExpiredError (`session_expired`) when
+   * the leader does not know it: expired, revoked, or never granted.
+   */
   async keepAliveLease(leaseId: number, options: CallOptions = {}): Promise<void> {
     await this.call({ op: 'leaseKeepAlive', leaseId }, options);
   }
 
+  /** Ends a lease now and deletes its nodes, in one revision; `lease_not_found` when it is unknown. */
   async revokeLease(leaseId: number, options: CallOptions = {}): Promise<void> {
     await this.write({ op: 'leaseRevoke', leaseId }, options);
   }
 
+  /**
+   * A lease's TTL (ms) and kind (`lease` or `session`); `remainingMs`, the time left, is null unless the answering
+   * member is the leader (only it keeps deadlines); with `keys`, the paths of its nodes, sorted (else null).
+   * `lease_not_found` when it is unknown.
+   */
   async leaseTimeToLive(leaseId: number, options: CallOptions & { keys?: boolean } = {}): Promise<{ ttlMs: number; remainingMs: number | null; keys: string[] | null; kind: string }> {
     const { result } = await this.call({ op: 'leaseTimeToLive', leaseId, ...(options.keys === true ? { keys: true } : {}) }, options);
     return result as { ttlMs: number; remainingMs: number | null; keys: string[] | null; kind: string };
   }
 
+  /** Every lease and session, sorted by id, with its TTL (ms) and kind. */
   async leases(options: CallOptions = {}): Promise<Array<{ leaseId: number; ttlMs: number; kind: string }>> {
     const { result } = await this.call({ op: 'leaseList' }, options);
     return (result as { leases: Array<{ leaseId: number; ttlMs: number; kind: string }> }).leases;
@@ -394,10 +449,15 @@ export class Client implements AsyncDisposable {
     return tryLock(this, name, options);
   }
 
+  /**
+   * Takes a shared read lock on NAME: waits only for the nearest writer queued ahead. Read-write locks have
+   * their own names, apart from `lock()`'s. Fails as `lock()` does.
+   */
   readLock(name: string, options: LockOptions = {}): Promise<Lock> {
     return readLock(this, name, options);
   }
 
+  /** Takes the exclusive write lock on NAME: waits for every reader and writer queued ahead. Fails as `lock()` does. */
   writeLock(name: string, options: LockOptions = {}): Promise<Lock> {
     return writeLock(this, name, options);
   }
@@ -415,28 +475,50 @@ export class Client implements AsyncDisposable {
   // -------------------------------------------------------------------------------------------------------
   // Cluster
 
+  /**
+   * The connected member's status, untyped: `member`, `role`, `term`, `leader`, `commit`, `applied`, `revision`,
+   * `voters`, `learners`, `members`, `firstIndex`, `lastIndex`.
+   */
   async status(options: CallOptions = {}): Promise<Record<string, unknown>> {
     const { result } = await this.call({ op: 'status' }, options);
     return result as Record<string, unknown>;
   }
 
+  /** The members, as the connected member's copy of the replicated registry has them. */
   async members(options: CallOptions = {}): Promise<MemberInfo[]> {
     const { result } = await this.call({ op: 'members' }, options);
     return result as MemberInfo[];
   }
 
+  /**
+   * Adds a member as a learner (it receives the log but does not vote; `promoteMember` makes it a voter). Done by
+   * the leader; not resent after a lost connection (`unavailable`) unless `retry: true`. `exists` when NAME is a
+   * member; `bad_request` for a bad name (1 to 64 letters, digits, `.`, `-`, `_`) or address.
+   */
   async addMember(name: string, peerUrl: string, clientUrl: string, options: CallOptions = {}): Promise<void> {
     await this.call({ op: 'memberAdd', name, peerUrl, clientUrl }, { retry: false, ...options });
   }
 
+  /**
+   * Makes a learner a voter; resolves once the change applied. Done by the leader; not resent after a lost
+   * connection unless `retry: true`. A no-op for a voter; `not_found` when NAME is not a member.
+   */
   async promoteMember(name: string, options: CallOptions = {}): Promise<void> {
     await this.call({ op: 'memberPromote', name }, { retry: false, ...options });
   }
 
+  /**
+   * Removes a member; resolves once the change applied, and the removed member stops. Done by the leader; not
+   * resent after a lost connection unless `retry: true`. `not_found` when NAME is not a member.
+   */
   async removeMember(name: string, options: CallOptions = {}): Promise<void> {
     await this.call({ op: 'memberRemove', name }, { retry: false, ...options });
   }
 
+  /**
+   * Hands leadership to member NAME and resolves once it leads; `timeout` when it does not within two election
+   * timeouts. Not resent after a lost connection unless `retry: true`.
+   */
   async moveLeader(name: string, options: CallOptions = {}): Promise<void> {
     await this.call({ op: 'moveLeader', name }, { retry: false, ...options });
   }
@@ -455,6 +537,7 @@ export class Client implements AsyncDisposable {
     this.connection.close();
   }
 
+  /** `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

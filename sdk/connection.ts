@@ -36,10 +36,20 @@ export interface ConnectionOptions {
   readonly needsLiveness: () => boolean;
 }
 
+/** Options every call takes. */
 export interface CallOptions {
+  /** Aborting it ends the call with `aborted` (a write already sent may still apply). */
   readonly signal?: AbortSignal;
+  /**
+   * Deadline of the whole call, retries and failovers included, in ms (default `ConnectOptions.requestTimeoutMs`,
+   * 10 s); then `timeout`. A write may still apply after that; calling again sends another write, not a
+   * deduplicated retry.
+   */
   readonly timeoutMs?: number;
-  /** Whether the request may be sent again after a lost connection or a retryable error. */
+  /**
+   * Whether the request may be sent again after a lost connection or a retryable error (default true). A
+   * `no_leader` answer is retried either way: that attempt had no effect.
+   */
   readonly retry?: boolean;
 }
 

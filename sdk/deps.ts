@@ -4,6 +4,7 @@
 import { randomInt } from 'node:crypto';
 import { WebSocket } from 'ws';
 
+/** A pending timer from `Deps.clock.setTimeout`, for `clearTimeout`. */
 export interface Timer {
   readonly handle: unknown;
 }
@@ -27,19 +28,31 @@ export interface ClientSocket {
 }
 
 export interface SocketOptions {
+  /** Deadline of the opening handshake (ConnectOptions.connectTimeoutMs). */
   readonly connectTimeoutMs: number;
+  /** The largest frame to accept from the member, in bytes. */
   readonly frameBytesMax: number;
 }
 
 export type SocketFactory = (url: string, events: SocketEvents, options: SocketOptions) => ClientSocket;
 
+/**
+ * What the SDK uses of the outside world, injected so tests and the whole-node simulator control it; the system
+ * implementation (`performance.now()`, Node timers, `node:crypto`, `ws`) by default.
+ */
 export interface Deps {
+  /** Time and timers. */
   readonly clock: {
+    /** Milliseconds on a monotonic clock; only differences matter. */
     now(): number;
+    /** Runs `callback` once, `delayMs` from now. */
     setTimeout(callback: () => void, delayMs: number): Timer;
+    /** Cancels a timer that has not run. */
     clearTimeout(timer: Timer): void;
+    /** Runs `callback` after the current turn (requests made in one turn share a frame). */
     defer(callback: () => void): void;
   };
+  /** A uniform integer in [0, bound) (backoff jitter, the first endpoint to try). */
   readonly random: { int(bound: number): number };
   /** Opens a socket to `ws://host:port/v1/ws`. */
   readonly connect: SocketFactory;

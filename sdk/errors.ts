@@ -2,6 +2,13 @@
 
 import type { ErrorBody } from './protocol/messages.ts';
 
+/**
+ * Stable error codes: the server's (docs/protocol.md), and the SDK's own `aborted` (the caller's signal fired)
+ * and `closed` (the client or session was closed). `timeout`, `unavailable`, `value_too_large`, `bad_request`,
+ * `invalid_path`, `session_expired` and `not_found` also come from the SDK itself (a call's deadline, a
+ * connection lost under a call that may not be resent, a request over the member's frame limit, bad arguments,
+ * a lost lock or leadership).
+ */
 export type SynodErrorCode =
   | 'not_found'
   | 'exists'
@@ -25,11 +32,19 @@ export type SynodErrorCode =
   | 'closed'
   | 'internal';
 
+/** Every failure the SDK reports: a stable `code`, a message for people, and `details` from the server. */
 export class SynodError extends Error {
+  /** `SynodError`, or the subclass's name. */
   override readonly name: string = 'SynodError';
   constructor(
+    /** What went wrong; branch on this. */
     readonly code: SynodErrorCode,
     message: string,
+    /**
+     * From the server's answer: `leader` (the leader's name or null, with `no_leader` and `leader_changed`),
+     * `compactRevision` (with `compacted`: the oldest revision still kept), `opIndex` (the failing operation of a
+     * transaction, counted in the branch that ran).
+     */
     readonly details: { readonly leader?: string | null; readonly compactRevision?: number; readonly opIndex?: number } = {},
     options?: { cause?: unknown },
   ) {
@@ -42,18 +57,30 @@ export class SynodError extends Error {
   }
 }
 
+/**
+ * `not_found` from the server: no such node (or member, for promoteMember and removeMember). A lock or leadership
+ * lost to a deletion aborts its signal with a plain SynodError of this code: test `code` to catch both.
+ */
 export class NotFoundError extends SynodError {
   override readonly name = 'NotFoundError';
 }
+/** `exists` from the server: the node (or member, for addMember) already exists. */
 export class ExistsError extends SynodError {
   override readonly name = 'ExistsError';
 }
+/** `bad_version`: the node's version is not the `expectedVersion` given. */
 export class BadVersionError extends SynodError {
   override readonly name = 'BadVersionError';
 }
+/** `compacted`: the history asked for is gone; `details.compactRevision` is the oldest revision kept. */
 export class CompactedError extends SynodError {
   override readonly name = 'CompactedError';
 }
+/**
+ * `session_expired` from the server: the leader does not know the lease or session (expired, revoked, or never
+ * granted). The SDK's own errors of this code (a session's signal reason, a lock or leadership found lost, a
+ * failed proclaim) are plain SynodErrors: test `code` to catch both.
+ */
 export class SessionExpiredError extends SynodError {
   override readonly name = 'SessionExpiredError';
 }

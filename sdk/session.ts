@@ -12,8 +12,18 @@ export interface SessionHost {
   revoke(leaseId: number): Promise<void>;
 }
 
+/**
+ * `alive`: heartbeats are answered. `jeopardy`: none answered for two thirds of the TTL since the last answered
+ * one was sent; it may expire soon. `expired`: the cluster answered a heartbeat that the lease is gone (the SDK
+ * never concludes this from its own clock: cut off from the cluster, a session stays in `jeopardy`). `closed`:
+ * `close()` was called. `expired` and `closed` are final.
+ */
 export type SessionState = 'alive' | 'jeopardy' | 'expired' | 'closed';
 
+/**
+ * A lease this client keeps alive with three heartbeats per TTL, through whichever member it is connected to;
+ * from `client.session()`. Ephemeral nodes it owns are deleted when it expires or is closed.
+ */
 export class Session implements AsyncDisposable {
   private state: SessionState = 'alive';
   private answeredSentAt: number;
@@ -25,6 +35,7 @@ export class Session implements AsyncDisposable {
   constructor(
     /** The lease id: the `ephemeralOwner` of this session's nodes. */
     readonly id: number,
+    /** The TTL the server granted, in ms: the one asked for, clamped into the member's session bounds. */
     readonly ttlMs: number,
     private readonly host: SessionHost,
     /** When the request that granted the session was sent (the server's TTL started after it). */
@@ -48,10 +59,15 @@ export class Session implements AsyncDisposable {
     return this.controller.signal;
   }
 
+  /** The current state (see SessionState). */
   get status(): SessionState {
     return this.state;
   }
 
+  /**
+   * Calls `listener` on each `jeopardy`, `recovered` (a heartbeat answered in time again: back to `alive`) or
+   * `expired` (see SessionState); `close()` emits nothing. Returns a function that unsubscribes.
+   */
   on(event: 'jeopardy' | 'expired' | 'recovered', listener: () => void): () => void {
     let set = this.listeners.get(event);
     if (set === undefined) this.listeners.set(event, (set = new Set()));
@@ -123,7 +139,10 @@ export class Session implements AsyncDisposable {
     this.jeopardyTimer = null;
   }
 
-  /** Revokes the session: its ephemeral nodes are deleted at once. Idempotent. */
+  /**
+   * Revokes the session: its ephemeral nodes are deleted at once. Idempotent. Never rejects: if the revoke does
+   * not get through (the client allows it 2 s), the heartbeats have stopped, so the session expires after its TTL.
+   */
   async close(): Promise<void> {
     if (this.state === 'closed' || this.state === 'expired') return;
     this.state = 'closed';
@@ -132,6 +151,7 @@ export class Session implements AsyncDisposable {
     await this.host.revoke(this.id).catch(() => {});
   }
 
+  /** `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -5,6 +5,7 @@
 import { CompactedError, SynodError } from './errors.ts';
 import type { NodeData, WatchEvent, WatchPush, WatchScope } from './protocol/messages.ts';
 
+/** Options of `client.watch()`. */
 export interface WatchOptions {
   /** `node` (default), `children` (direct children), or `subtree` (the node and all below). */
   readonly scope?: WatchScope;
@@ -12,12 +13,16 @@ export interface WatchOptions {
   readonly recursive?: boolean;
   /** Deliver events from this revision on (inclusive). Default: changes after the watch starts. */
   readonly fromRevision?: number;
-  /** First deliver the current state (as `initial` items), then every change after it. */
+  /**
+   * First deliver the current state (as `initial` items), then every change after it. With a `fromRevision`
+   * whose history is still kept, that history is replayed instead.
+   */
   readonly initial?: boolean;
   /** Include the previous data on `set` events. */
   readonly prevData?: boolean;
   /** Also yield `progress` items on idle streams. */
   readonly progress?: boolean;
+  /** Ends the stream: `next()` rejects with `aborted` once buffered items are taken. */
   readonly signal?: AbortSignal;
   /** Events buffered before the server-side watch is paused (resumed from history when drained). */
   readonly bufferEventsMax?: number;
@@ -26,7 +31,12 @@ export interface WatchOptions {
 /** What a watch yields: changes, and optionally the initial state and progress notices. */
 export type WatchItem =
   | WatchEvent
+  /**
+   * Part of the state at `revision` (`done` on the last part): the node itself (none if it is missing), its
+   * children, or the node and everything below, by scope.
+   */
   | { readonly type: 'initial'; readonly nodes: readonly NodeData[]; readonly revision: number; readonly done: boolean }
+  /** Every change the watch covers up to `revision` has been delivered. */
   | { readonly type: 'progress'; readonly revision: number };
 
 /** The connection-side services a stream needs (implemented by the client). */
@@ -36,6 +46,12 @@ export interface WatchHost {
   forget(stream: WatchStream): void;
 }
 
+/**
+ * A watch (`client.watch()`): an async iterator of WatchItems, each change once, in revision order, across
+ * reconnects. It ends quietly on `return()` (so on `break`) or when the client closes; with an error on
+ * `options.signal` (`aborted`), when history it needs was compacted (CompactedError), or when a member refuses
+ * the watch for good (say `invalid_path`, `too_many_requests`). Iterate it once.
+ */
 export class WatchStream implements AsyncIterableIterator<WatchItem> {
   private readonly buffer: WatchItem[] = [];
   private bufferedEvents = 0;
@@ -53,7 +69,9 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
   private initialPending: boolean;
 
   constructor(
+    /** The watched path. */
     readonly path: string,
+    /** The options it was opened with. */
     readonly options: WatchOptions,
     private readonly host: WatchHost,
     /** Planted bug (tests only): resume one revision too late. */
@@ -63,6 +81,7 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
     options.signal?.addEventListener('abort', () => this.finish(new SynodError('aborted', 'the watch was aborted')), { once: true });
   }
 
+  /** The scope in effect: `options.scope`, else `subtree` with `recursive`, else `node`. */
   get scope(): WatchScope {
     return this.options.scope ?? (this.options.recursive === true ? 'subtree' : 'node');
   }
@@ -142,6 +161,10 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
     return item;
   }
 
+  /**
+   * The next item, waiting for one. After the stream ended, the items still buffered, then `done`, or a rejection
+   * with the error that ended it.
+   */
   next(): Promise<IteratorResult<WatchItem>> {
     if (this.buffer.length > 0) return Promise.resolve({ value: this.take(), done: false });
     if (this.error !== null) return Promise.reject(this.error);
@@ -149,11 +172,13 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
+  /** Ends the stream and cancels the server-side watch (`break` in `for await` calls it). */
   return(): Promise<IteratorResult<WatchItem>> {
     this.finish(null);
     return Promise.resolve({ value: undefined, done: true });
   }
 
+  /** The stream itself: it is its own iterator. */
   [Symbol.asyncIterator](): this {
     return this;
   }
@@ -172,6 +197,7 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
     else waiter.resolve({ value: undefined, done: true });
   }
 
+  /** Ends the stream, as `return()` does, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.finish(null);
   }

@@ -8,6 +8,7 @@ import { SynodError } from '../errors.ts';
 import type { Session } from '../session.ts';
 import { abortError, combinedSignal, QueueAttempt, QueueHold, readQueue, recipeRoot, waitForDeletion } from './queue.ts';
 
+/** Who leads an election. */
 export interface LeaderInfo {
   /** The leader's node (its key). Where nobody leads, the functions that return a LeaderInfo return null. */
   readonly path: string;
@@ -17,9 +18,13 @@ export interface LeaderInfo {
   readonly token: number;
 }
 
+/** Options of `Election.campaign`. */
 export interface CampaignOptions {
+  /** Give up waiting to lead after this long, in ms, with SynodError `timeout` (default: no limit). */
   readonly timeoutMs?: number;
+  /** Aborting it gives up, with SynodError `aborted`. */
   readonly signal?: AbortSignal;
+  /** The session that owns the candidacy (leadership ends with it); the client's default session otherwise. */
   readonly session?: Session;
 }
 
@@ -44,11 +49,17 @@ export class Leadership extends QueueHold {
   }
 }
 
+/**
+ * The election NAME (`client.election()`). Throws `invalid_path` for an empty NAME or one with a leading or
+ * trailing `/`.
+ */
 export class Election {
+  /** Where candidates queue: `/synod/elections/NAME`. */
   readonly folder: string;
 
   constructor(
     private readonly client: Client,
+    /** The election's name, as given. */
     readonly name: string,
   ) {
     if (name.length === 0 || name.startsWith('/') || name.endsWith('/')) throw new SynodError('invalid_path', `election name "${name}" must be a relative path`);

@@ -7,9 +7,11 @@ import { SynodError } from '../errors.ts';
 import type { Session } from '../session.ts';
 import { abortError, combinedSignal, QueueAttempt, QueueHold, readQueue, recipeRoot, waitForDeletion, type QueueEntry } from './queue.ts';
 
+/** Options of `lock`, `tryLock`, `readLock`, `writeLock` and `semaphore`. */
 export interface LockOptions {
-  /** Give up waiting after this long (TimeoutError → SynodError 'timeout'). */
+  /** Give up waiting after this long, in ms, with SynodError `timeout` (default: no limit). */
   readonly timeoutMs?: number;
+  /** Aborting it gives up waiting, with SynodError `aborted`. */
   readonly signal?: AbortSignal;
   /** The session that owns the lock; the client's default session otherwise. */
   readonly session?: Session;
@@ -36,6 +38,10 @@ export class Lock extends QueueHold {
   }
 }
 
+/**
+ * The folder that holds the queue of the lock NAME: `/synod/KIND/NAME`. Throws `invalid_path` for an empty NAME or
+ * one with `//` or a leading or trailing `/`.
+ */
 export function lockFolder(name: string, kind: 'locks' | 'rwlocks' | 'semaphores' = 'locks'): string {
   if (name.length === 0 || name.includes('//') || name.startsWith('/') || name.endsWith('/')) {
     throw new SynodError('invalid_path', `lock name "${name}" must be a relative path like jobs/nightly`);

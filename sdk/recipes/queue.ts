@@ -165,6 +165,7 @@ export class QueueHold implements AsyncDisposable {
     readonly path: string,
     /** The fencing token (the node's createRevision): strictly greater than every earlier holder's. */
     readonly token: number,
+    /** The session that owns the node: it is lost when the session ends. */
     readonly session: Session,
     /** What is held, for messages. */
     private readonly what: string,
@@ -230,6 +231,7 @@ export class QueueHold implements AsyncDisposable {
     return this.leaving;
   }
 
+  /** Gives it up (release, resign), for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.leave();
   }

@@ -270,8 +270,12 @@ export class Consensus {
     const mustWrite = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null;
     // The disk write blocks this thread (see storage/real-disk.ts): let the transports send what is queued
     // (appends to followers, answers to clients) first, so followers write in parallel with us and clients
-    // do not wait for our disk.
-    if (mustWrite && (early.length > 0 || ready.committedEntries.length > 0)) await new Promise<void>((resolve) => this.options.clock.defer(resolve));
+    // do not wait for our disk. Twice: the answers to the entries applied above are queued by promise
+    // continuations that run after this point, and a deferred callback runs after those queued before it.
+    if (mustWrite && (early.length > 0 || ready.committedEntries.length > 0)) {
+      await new Promise<void>((resolve) => this.options.clock.defer(resolve));
+      if (ready.committedEntries.length > 0) await new Promise<void>((resolve) => this.options.clock.defer(resolve));
+    }
     const saving = mustWrite ? this.options.log.save(ready) : null;
     if (saving !== null) {
       if (ready.entries.length > 0 || ready.snapshot !== null || termOrVoteChanged) {
