@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Connection, type Answer, type CallOptions, type RequestBody } from './connection.ts';
 import { systemDeps, type Deps } from './deps.ts';
 import { SynodError } from './errors.ts';
-import { protocolVersion, type HelloResult, type Compare, type CreateOptions, type MemberInfo, type NodeData, type NodeStat, type ResponseHeader, type TxnOp, type WatchPush } from './protocol/messages.ts';
+import { protocolVersion, type HelloResult, type Compare, type LeaseInfo, type CreateOptions, type MemberInfo, type NodeData, type NodeStat, type ResponseHeader, type StatusResult, type TxnOp, type WatchPush } from './protocol/messages.ts';
 import { Session } from './session.ts';
 import { WatchStream, type WatchOptions } from './watch.ts';
 import { lock, readLock, semaphore, tryLock, writeLock, type Lock, type LockOptions } from './recipes/lock.ts';
@@ -355,15 +355,15 @@ export class Client implements AsyncDisposable {
    * member is the leader (only it keeps deadlines); with `keys`, the paths of its nodes, sorted (else null).
    * `lease_not_found` when it is unknown.
    */
-  async leaseTimeToLive(leaseId: number, options: CallOptions & { keys?: boolean } = {}): Promise<{ ttlMs: number; remainingMs: number | null; keys: string[] | null; kind: string }> {
+  async leaseTimeToLive(leaseId: number, options: CallOptions & { keys?: boolean } = {}): Promise<LeaseInfo & { remainingMs: number | null; keys: string[] | null }> {
     const { result } = await this.call({ op: 'leaseTimeToLive', leaseId, ...(options.keys === true ? { keys: true } : {}) }, options);
-    return result as { ttlMs: number; remainingMs: number | null; keys: string[] | null; kind: string };
+    return result as LeaseInfo & { remainingMs: number | null; keys: string[] | null };
   }
 
   /** Every lease and session, sorted by id, with its TTL (ms) and kind. */
-  async leases(options: CallOptions = {}): Promise<Array<{ leaseId: number; ttlMs: number; kind: string }>> {
+  async leases(options: CallOptions = {}): Promise<LeaseInfo[]> {
     const { result } = await this.call({ op: 'leaseList' }, options);
-    return (result as { leases: Array<{ leaseId: number; ttlMs: number; kind: string }> }).leases;
+    return (result as { leases: LeaseInfo[] }).leases;
   }
 
   /**
@@ -479,9 +479,9 @@ export class Client implements AsyncDisposable {
    * The connected member's status, untyped: `member`, `role`, `term`, `leader`, `commit`, `applied`, `revision`,
    * `voters`, `learners`, `members`, `firstIndex`, `lastIndex`.
    */
-  async status(options: CallOptions = {}): Promise<Record<string, unknown>> {
+  async status(options: CallOptions = {}): Promise<StatusResult> {
     const { result } = await this.call({ op: 'status' }, options);
-    return result as Record<string, unknown>;
+    return result as StatusResult;
   }
 
   /** The members, as the connected member's copy of the replicated registry has them. */

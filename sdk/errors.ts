@@ -58,8 +58,8 @@ export class SynodError extends Error {
 }
 
 /**
- * `not_found` from the server: no such node (or member, for promoteMember and removeMember). A lock or leadership
- * lost to a deletion aborts its signal with a plain SynodError of this code: test `code` to catch both.
+ * `not_found`: no such node (or member, for promoteMember and removeMember); also the reason a lock or
+ * leadership lost to the deletion of its node aborts its signal with.
  */
 export class NotFoundError extends SynodError {
   override readonly name = 'NotFoundError';
@@ -77,9 +77,9 @@ export class CompactedError extends SynodError {
   override readonly name = 'CompactedError';
 }
 /**
- * `session_expired` from the server: the leader does not know the lease or session (expired, revoked, or never
- * granted). The SDK's own errors of this code (a session's signal reason, a lock or leadership found lost, a
- * failed proclaim) are plain SynodErrors: test `code` to catch both.
+ * `session_expired`: the leader does not know the lease or session (expired, revoked, or never granted); also
+ * what the SDK raises when it finds a session expired or a lock or leadership lost with it (a session's signal
+ * reason, a failed proclaim).
  */
 export class SessionExpiredError extends SynodError {
   override readonly name = 'SessionExpiredError';
@@ -93,12 +93,17 @@ const subclasses: Partial<Record<SynodErrorCode, typeof SynodError>> = {
   session_expired: SessionExpiredError,
 };
 
+/** An error of the class callers branch on for `code` (`SessionExpiredError` for `session_expired`, ...). */
+export function synodError(code: SynodErrorCode, message: string, details: SynodError['details'] = {}): SynodError {
+  const Class = subclasses[code] ?? SynodError;
+  return new Class(code, message, details);
+}
+
 export function errorFromWire(body: ErrorBody): SynodError {
   const code = body.code as SynodErrorCode;
-  const Class = subclasses[code] ?? SynodError;
   const details: { leader?: string | null; compactRevision?: number; opIndex?: number } = {};
   if (body.leader !== undefined) details.leader = body.leader;
   if (body.compactRevision !== undefined) details.compactRevision = body.compactRevision;
   if (body.opIndex !== undefined) details.opIndex = body.opIndex;
-  return new Class(code, body.message, details);
+  return synodError(code, body.message, details);
 }

@@ -3,7 +3,7 @@
 // since the latest answered heartbeat was sent (the holder of a lock may be about to lose it) and `expired`
 // when it is gone.
 
-import { SynodError } from './errors.ts';
+import { SynodError, synodError } from './errors.ts';
 import type { Deps, Timer } from './deps.ts';
 
 export interface SessionHost {
@@ -127,7 +127,7 @@ export class Session implements AsyncDisposable {
     if (this.state === 'expired' || this.state === 'closed') return;
     this.state = 'expired';
     this.stopTimer();
-    this.controller.abort(new SynodError('session_expired', `session ${this.id} expired`));
+    this.controller.abort(synodError('session_expired', `session ${this.id} expired`));
     this.emit('expired');
   }
 

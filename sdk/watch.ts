@@ -78,7 +78,10 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
     private readonly skipOnResume = false,
   ) {
     this.initialPending = options.initial === true;
-    options.signal?.addEventListener('abort', () => this.finish(new SynodError('aborted', 'the watch was aborted')), { once: true });
+    const abort = (): void => this.finish(new SynodError('aborted', 'the watch was aborted'));
+    // A listener added to a signal already aborted never fires.
+    if (options.signal?.aborted === true) abort();
+    else options.signal?.addEventListener('abort', abort, { once: true });
   }
 
   /** The scope in effect: `options.scope`, else `subtree` with `recursive`, else `node`. */
@@ -92,6 +95,11 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
     const from = this.started ? this.lastRevision + (this.skipOnResume ? 2 : 1) : (this.options.fromRevision ?? 0);
     try {
       const { watchId, revision } = await this.host.startWatch(this, from, this.initialPending);
+      if (this.ended) {
+        // Ended (aborted, returned) while the server was starting it: stop the server-side watch too.
+        this.host.cancelWatch(watchId);
+        return;
+      }
       this.watchId = watchId;
       if (!this.started) {
         if (from === 0) this.lastRevision = revision;

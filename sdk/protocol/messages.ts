@@ -203,8 +203,8 @@ export type Request =
   | (RequestBase & { readonly op: 'ping' })
   | (RequestBase & { readonly op: 'status' })
   | (RequestBase & { readonly op: 'members' })
-  /** Adds a learner; the leader only. The member ignores `learner`: a new member is always a learner. */
-  | (RequestBase & { readonly op: 'memberAdd'; readonly name: string; readonly peerUrl: string; readonly clientUrl: string; readonly learner?: boolean })
+  /** Adds a member as a learner (promote it to voter once it caught up, as etcd does); the leader only. */
+  | (RequestBase & { readonly op: 'memberAdd'; readonly name: string; readonly peerUrl: string; readonly clientUrl: string })
   | (RequestBase & { readonly op: 'memberPromote'; readonly name: string })
   | (RequestBase & { readonly op: 'memberRemove'; readonly name: string })
   | (RequestBase & { readonly op: 'moveLeader'; readonly name: string })
@@ -265,6 +265,16 @@ export type WatchPush =
 /** A message in a server frame: an answer or a watch push. */
 export type ServerMessage = Response | WatchPush;
 
+/** A lease or session, as `leaseList` and `leaseTimeToLive` describe it. */
+export interface LeaseInfo {
+  readonly leaseId: number;
+  /** Its TTL in ms (a session's as negotiated). */
+  readonly ttlMs: number;
+  readonly kind: 'lease' | 'session';
+  /** For a session, the id of the client that holds it; '' for a lease. */
+  readonly clientId: string;
+}
+
 /** A member, as the replicated member registry has it. */
 export interface MemberInfo {
   /** Its name (its Raft id). */
@@ -293,8 +303,14 @@ export interface StatusResult {
   readonly applied: number;
   /** Its applied revision. */
   readonly revision: number;
-  /** The member registry, as `members` answers it. */
-  readonly members: readonly MemberInfo[];
-  /** Not sent by current members: undefined at run time, whatever the type says. */
+  /** The names of the voting members, and of the learners, in its Raft configuration. */
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
+  /** The member registry, as `members` answers it, each with whether it votes. */
+  readonly members: readonly (MemberInfo & { readonly voter: boolean })[];
+  /** The first and last index of its log (entries below the first are in its snapshot). */
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  /** The space its data takes on disk: the WAL's preallocated segments and its newest snapshot, in bytes. */
   readonly dbBytes: number;
 }

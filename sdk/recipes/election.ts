@@ -4,9 +4,9 @@
 
 import type { Client, Value } from '../client.ts';
 import { toBytes } from '../client.ts';
-import { SynodError } from '../errors.ts';
+import { SynodError, synodError } from '../errors.ts';
 import type { Session } from '../session.ts';
-import { abortError, combinedSignal, QueueAttempt, QueueHold, readQueue, recipeRoot, waitForDeletion } from './queue.ts';
+import { abortError, combinedSignal, QueueAttempt, QueueHold, readQueue, recipeFolder, waitForDeletion } from './queue.ts';
 
 /** Who leads an election. */
 export interface LeaderInfo {
@@ -38,8 +38,8 @@ export class Leadership extends QueueHold {
   async proclaim(value: Value): Promise<void> {
     const result = await this.client.txn().if(this.ifHeld()).then({ op: 'set', path: this.path, data: toBytes(value) }).commit();
     if (!result.succeeded) {
-      this.lose(new SynodError('session_expired', 'leadership was lost'));
-      throw new SynodError('session_expired', 'cannot proclaim: leadership was lost');
+      this.lose(synodError('session_expired', 'leadership was lost'));
+      throw synodError('session_expired', 'cannot proclaim: leadership was lost');
     }
   }
 
@@ -62,8 +62,7 @@ export class Election {
     /** The election's name, as given. */
     readonly name: string,
   ) {
-    if (name.length === 0 || name.startsWith('/') || name.endsWith('/')) throw new SynodError('invalid_path', `election name "${name}" must be a relative path`);
-    this.folder = `${recipeRoot}/elections/${name}`;
+    this.folder = recipeFolder('elections', name);
   }
 
   /** Waits until this process leads, with `value` as the leader's value. */
@@ -78,7 +77,7 @@ export class Election {
       for (;;) {
         const { entries, revision } = await readQueue(client, this.folder, signal, seenAt);
         const i = entries.findIndex((entry) => entry.path === mine.path);
-        if (i < 0) throw new SynodError('session_expired', `candidate node ${mine.path} is gone`);
+        if (i < 0) throw synodError('session_expired', `candidate node ${mine.path} is gone`);
         if (i === 0) return new Leadership(client, mine.path, mine.stat.createRevision, session);
         seenAt = await waitForDeletion(client, entries[i - 1]!.path, revision, signal);
       }

@@ -3,9 +3,9 @@
 // that fires when the lock is lost (session expired, node deleted). Layout: docs/recipes.md.
 
 import type { Client } from '../client.ts';
-import { SynodError } from '../errors.ts';
+import { SynodError, synodError } from '../errors.ts';
 import type { Session } from '../session.ts';
-import { abortError, combinedSignal, QueueAttempt, QueueHold, readQueue, recipeRoot, waitForDeletion, type QueueEntry } from './queue.ts';
+import { abortError, combinedSignal, QueueAttempt, QueueHold, readQueue, recipeFolder, waitForDeletion, type QueueEntry } from './queue.ts';
 
 /** Options of `lock`, `tryLock`, `readLock`, `writeLock` and `semaphore`. */
 export interface LockOptions {
@@ -43,10 +43,7 @@ export class Lock extends QueueHold {
  * one with `//` or a leading or trailing `/`.
  */
 export function lockFolder(name: string, kind: 'locks' | 'rwlocks' | 'semaphores' = 'locks'): string {
-  if (name.length === 0 || name.includes('//') || name.startsWith('/') || name.endsWith('/')) {
-    throw new SynodError('invalid_path', `lock name "${name}" must be a relative path like jobs/nightly`);
-  }
-  return `${recipeRoot}/${kind}/${name}`;
+  return recipeFolder(kind, name);
 }
 
 /** What a contender waits for: one node ahead, any departure ('anyDeparture'), or nothing (it holds). */
@@ -65,7 +62,7 @@ async function acquire(client: Client, folder: string, prefix: string, blocker: 
       const { entries, revision } = await readQueue(client, folder, signal, seenAt);
       // Our node is gone when our session expired: we never hold the lock then.
       const me = entries.find((entry) => entry.path === mine.path);
-      if (me === undefined) throw new SynodError('session_expired', `our queue node ${mine.path} is gone`);
+      if (me === undefined) throw synodError('session_expired', `our queue node ${mine.path} is gone`);
       const ahead = blocker(me, entries);
       if (ahead === null) return new Lock(client, mine.path, mine.stat.createRevision, session, revision);
       if (options.try === true) {

@@ -4,12 +4,20 @@
 // can slip between looking and watching.
 
 import type { Client } from '../client.ts';
-import { CompactedError, SynodError } from '../errors.ts';
+import { CompactedError, SynodError, synodError } from '../errors.ts';
 import type { Compare, NodeStat } from '../protocol/messages.ts';
 import type { Session } from '../session.ts';
 
 /** Where recipes keep their nodes; another client that follows docs/recipes.md interoperates. */
 export const recipeRoot = '/synod';
+
+/** The folder of the recipe `kind` named `name` (a relative path like jobs/nightly); `invalid_path` otherwise. */
+export function recipeFolder(kind: 'locks' | 'rwlocks' | 'semaphores' | 'elections', name: string): string {
+  if (name.length === 0 || name.includes('//') || name.startsWith('/') || name.endsWith('/')) {
+    throw new SynodError('invalid_path', `the name "${name}" must be a relative path like jobs/nightly`);
+  }
+  return `${recipeRoot}/${kind}/${name}`;
+}
 
 export interface QueueEntry {
   readonly name: string;
@@ -192,7 +200,7 @@ export class QueueHold implements AsyncDisposable {
   }
 
   protected lose(reason: unknown): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason ?? new SynodError('session_expired', `the ${this.what} was lost`));
+    if (!this.controller.signal.aborted) this.controller.abort(reason ?? synodError('session_expired', `the ${this.what} was lost`));
   }
 
   private async watchOwnNode(): Promise<void> {
@@ -200,7 +208,7 @@ export class QueueHold implements AsyncDisposable {
     try {
       for await (const item of stream) {
         if ('type' in item && item.type === 'delete') {
-          if (this.leaving === null) this.lose(new SynodError('not_found', `${this.what} node ${this.path} was deleted`));
+          if (this.leaving === null) this.lose(synodError('not_found', `${this.what} node ${this.path} was deleted`));
           return;
         }
       }

@@ -186,7 +186,7 @@ export class Member {
     return this.consensus.propose({ ...command, clientId: '', sequence: 0, timeMs: this.wallTimeMs() });
   }
 
-  /** Leader time stamped into entries: the only time the state machine sees. */
+  /** This member's wall clock, stamped into the entries it proposes: the only time the state machine sees. */
   wallTimeMs(): number {
     return Math.floor(this.deps.wallClock());
   }
@@ -287,6 +287,7 @@ export class Member {
       })),
       firstIndex: raft.firstIndex,
       lastIndex: raft.lastIndex,
+      dbBytes: (({ walBytes, snapshotBytes }) => walBytes + snapshotBytes)(this.log.stats()),
     };
   }
 

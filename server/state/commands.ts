@@ -13,8 +13,8 @@ import { nodeModes } from './types.ts';
  * Carried by every command. `(clientId, sequence)` makes retries idempotent: a client numbers its commands
  * 1, 2, 3...; an empty clientId opts out (the leader's own `leaseExpire`, `sweep` and `compact`, which are
  * idempotent by nature). `ack` is the client's lowest sequence still awaiting an answer (0: none said), so the
- * machine can forget the results below it. `timeMs` is the leader's clock when it proposed the entry: the only
- * time the machine knows.
+ * machine can forget the results below it. `timeMs` is the wall clock of the member that took the request (the
+ * leader, for its own commands): the only time the machine knows.
  */
 export interface CommandMeta {
   readonly clientId: string;

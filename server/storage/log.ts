@@ -63,6 +63,10 @@ export interface LogStats {
   readonly bytesWritten: number;
   readonly recordsWritten: number;
   readonly segments: number;
+  /** The space the WAL's segments take (they are preallocated to their full size). */
+  readonly walBytes: number;
+  /** The size of the newest snapshot's data. */
+  readonly snapshotBytes: number;
   readonly segmentsCreated: number;
   readonly segmentsReleased: number;
   readonly snapshotsSaved: number;
@@ -342,6 +346,7 @@ async function zeroTornTail(disk: Disk, torn: NonNullable<WalContents['torn']>):
 }
 
 interface LogConfig {
+  readonly segmentBytesMax: number;
   readonly snapshotsKept: number;
   readonly snapshotCatchUpEntries: number;
 }
@@ -394,6 +399,8 @@ class Log implements DurableLog {
       bytesWritten: c.bytesWritten,
       recordsWritten: c.recordsWritten,
       segments: this.wal.segmentCount,
+      walBytes: this.wal.segmentCount * this.config.segmentBytesMax,
+      snapshotBytes: this.storage.snapshot().data.length,
       segmentsCreated: c.segmentsCreated,
       segmentsReleased: c.segmentsReleased,
       snapshotsSaved: this.snapshotsSaved,

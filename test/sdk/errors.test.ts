@@ -1,7 +1,7 @@
 // The SDK knows every error code a member can send, and keeps it (with the details) when it surfaces it.
 
 import { describe, expect, it } from 'vitest';
-import { errorFromWire, NotFoundError, SynodError, type SynodErrorCode } from '../../sdk/errors.ts';
+import { errorFromWire, NotFoundError, SessionExpiredError, SynodError, synodError, type SynodErrorCode } from '../../sdk/errors.ts';
 import { errorCodes } from '../../server/runtime/errors.ts';
 
 describe('SDK errors', () => {
@@ -14,5 +14,11 @@ describe('SDK errors', () => {
       expect(error).toMatchObject({ code, message: `m-${code}`, details: { leader: 'n2', opIndex: 3 } });
     }
     expect(errorFromWire({ code: 'not_found', message: 'gone' })).toBeInstanceOf(NotFoundError);
+  });
+
+  it('raises its own errors with the subclass callers branch on', () => {
+    expect(synodError('session_expired', 'lost')).toBeInstanceOf(SessionExpiredError);
+    expect(synodError('not_found', 'deleted')).toBeInstanceOf(NotFoundError);
+    expect(synodError('timeout', 'late')).not.toBeInstanceOf(NotFoundError);
   });
 });
