@@ -132,6 +132,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   console.log(`running seeds ${args.start}..${args.start + args.seeds - 1}`);
   let shown = 0;
+  let failuresShown = 0;
   const totals = await runEnsemblePool({
     start: args.start,
     count: args.seeds,
@@ -139,6 +140,11 @@ async function main(): Promise<void> {
     ...(args.workers !== undefined ? { workers: args.workers } : {}),
     stopAtFailure: args.stopAtFailure,
     onProgress: (t) => {
+      // Failures at once (a long run may be stopped before its end), in full at the end.
+      for (; failuresShown < t.failures.length; failuresShown++) {
+        const failure = t.failures[failuresShown]!;
+        console.log(`  FAIL seed ${failure.seed}: ${failure.message.split('\n')[0]}`);
+      }
       if (t.seeds - shown >= Math.max(10, Math.floor(args.seeds / 20))) {
         shown = t.seeds;
         console.log(`  ${t.seeds}/${args.seeds} seeds, ${t.failures.length} failures`);
