@@ -102,7 +102,9 @@ export class WatchStream implements AsyncIterableIterator<WatchItem> {
       }
       this.watchId = watchId;
       if (!this.started) {
-        if (from === 0) this.lastRevision = revision;
+        // Everything before the first revision the stream covers counts as seen: a resume starts after it
+        // (not from revision 1, which history no longer holds). Replayed events may have moved it on already.
+        this.lastRevision = Math.max(this.lastRevision, from === 0 ? revision : from - 1);
         this.startRevision = from === 0 ? revision + 1 : from;
       }
       this.started = true;

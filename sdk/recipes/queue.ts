@@ -79,18 +79,29 @@ export class QueueAttempt {
     this.tag = `${prefix}-${session.id}-${attempt}`;
   }
 
+  /** Settles when our create has (its path known, or failed): what `abandon` must wait for. */
+  private created: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Creates our node. The signal stops the wait, not the create: a create already sent may still apply, and
+   * `abandon` must then find the node and delete it, or it would block everyone behind it for the session's life.
+   */
   async join(data: Uint8Array, signal?: AbortSignal): Promise<{ path: string; stat: NodeStat }> {
-    const created = await this.client.create(`${this.folder}/${this.tag}-`, data, { mode: 'ephemeral', sequential: true, parents: true, session: this.session, ...(signal ? { signal } : {}) });
-    this.path = created.path;
+    signal?.throwIfAborted();
+    const creating = this.client.create(`${this.folder}/${this.tag}-`, data, { mode: 'ephemeral', sequential: true, parents: true, session: this.session });
+    this.created = creating.then((created) => (this.path = created.path), () => {});
+    const created = signal === undefined ? await creating : await untilAborted(creating, signal);
     return { path: created.path, stat: created.stat };
   }
 
   /**
-   * Leaves the queue, in the background: deletes our node (looked up by tag when the create's answer never
-   * came), retrying through outages until it is gone or the session ends (which removes it too).
+   * Leaves the queue, in the background: once the create has settled, deletes our node (looked up by tag when
+   * the create's answer never came), retrying through outages until it is gone or the session ends (which
+   * removes it too).
    */
   abandon(): void {
     void (async () => {
+      await this.created;
       for (let attempt = 0; this.session.status !== 'expired' && this.session.status !== 'closed'; attempt++) {
         try {
           const paths = this.path !== null ? [this.path] : await this.findOurs();
@@ -153,6 +164,16 @@ export function combinedSignal(client: Client, session: Session, options: { sign
 }
 
 /** Turns an abort into the SDK's error: timeout, session expiry, or the caller's abort. */
+/** `promise`, or the signal's abort error if it fires first (the work itself goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new SynodError('aborted', 'the call was aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new SynodError('aborted', 'the call was aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 export function abortError(signal: AbortSignal, what: string): SynodError {
   const reason: unknown = signal.reason;
   if (reason instanceof SynodError) return reason.code === 'timeout' ? new SynodError('timeout', `${what} timed out`) : reason;

@@ -24,6 +24,8 @@ export interface AppHooks {
   onRestore(): void;
   onConfChange(change: ConfChange): void;
   onRoleChange(role: Role, leader: NodeId | null): void;
+  /** Planted bug (tests only): entries apply at this member's clock, not their proposer's stamp. */
+  readonly localTimeMs?: () => number;
 }
 
 const codecOptions = { useRecords: false, mapsAsObjects: true, tagUint8Array: false } as const;
@@ -53,7 +55,8 @@ export class ReplicatedApp implements Application {
       this.hooks.onRegistryChange();
       return { revision: this.machine.revision, result: { ok: true, op: command.op }, events: [] };
     }
-    const applied = this.machine.apply(index, command);
+    const localTimeMs = this.hooks.localTimeMs;
+    const applied = this.machine.apply(index, localTimeMs === undefined ? command : { ...command, timeMs: localTimeMs() });
     this.hooks.onApplied(index, command, applied);
     return applied;
   }

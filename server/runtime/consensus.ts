@@ -100,9 +100,8 @@ export class Consensus {
   start(): void {
     const tick = (): void => {
       if (this.stopped) return;
-      this.raw.tick();
-      this.schedule();
-      this.tickTimer = this.options.clock.setTimeout(tick, this.options.tickMs);
+      this.feed(() => this.raw.tick());
+      if (!this.stopped) this.tickTimer = this.options.clock.setTimeout(tick, this.options.tickMs);
     };
     this.tickTimer = this.options.clock.setTimeout(tick, this.options.tickMs);
     this.schedule();
@@ -121,7 +120,20 @@ export class Consensus {
 
   step(message: Message): void {
     if (this.stopped) return;
-    this.raw.step(message);
+    this.feed(() => this.raw.step(message));
+  }
+
+  /**
+   * Feeds the core an event. The core throws only on a broken invariant (see raft/errors.ts): going on could
+   * break safety, so the member stops, as on a disk failure, rather than throw into a timer or a socket.
+   */
+  private feed(event: () => void): void {
+    try {
+      event();
+    } catch (error) {
+      this.crash(error);
+      return;
+    }
     this.schedule();
   }
 

@@ -48,6 +48,8 @@ export interface RuntimeBugs {
   readonly sendVoteBeforePersist?: boolean;
   /** A new leader expires leases at once instead of giving each a full TTL first. */
   readonly expireWithoutGrace?: boolean;
+  /** Apply each entry at this member's clock instead of the time its proposer stamped into it. */
+  readonly applyAtLocalTime?: boolean;
   /** The Raft core's planted bugs. */
   readonly raft?: PlantedBugs;
 }
@@ -119,6 +121,7 @@ export class Member {
         },
         onConfChange: (change) => this.onConfChange(change),
         onRoleChange: (role, leader) => this.onRoleChange(role, leader),
+        ...(deps.plantedBugs?.applyAtLocalTime === true ? { localTimeMs: () => this.wallTimeMs() } : {}),
       },
     );
     this.hub = new WatchHub(this.app);

@@ -56,8 +56,7 @@ export class RequestHandler implements ClientHandler {
     this.serve(connection, state, op, request)
       .then((result) => {
         if (result === noAnswer) return;
-        // A write answers with the revision it committed at, even when later writes applied meanwhile.
-        if (result instanceof Committed) connection.push({ id, ok: true, header: this.header(result.revision), result: result.result });
+        if (result instanceof AtRevision) connection.push({ id, ok: true, header: this.header(result.revision), result: result.result });
         else connection.push({ id, ok: true, header: this.header(), result });
       })
       .catch((error: unknown) => this.fail(connection, id, error))
@@ -84,22 +83,22 @@ export class RequestHandler implements ClientHandler {
       case 'stat':
       case 'exists':
         await this.readBarrier(r);
-        return machineResult(member.app.machine[op](str(r, 'path')));
+        return this.read(machineResult(member.app.machine[op](str(r, 'path'))));
       case 'children':
         await this.readBarrier(r);
-        return machineResult(member.app.machine.children(str(r, 'path'), r['stats'] === true));
+        return this.read(machineResult(member.app.machine.children(str(r, 'path'), r['stats'] === true)));
       case 'range':
         await this.readBarrier(r);
-        return machineResult(member.app.machine.range(str(r, 'path'), optionalNumber(r, 'limit') ?? 1000, optionalString(r, 'after')));
+        return this.read(machineResult(member.app.machine.range(str(r, 'path'), optionalNumber(r, 'limit') ?? 1000, optionalString(r, 'after'))));
       case 'leaseTimeToLive': {
         await this.readBarrier(r);
         const leaseId = num(r, 'leaseId');
         const result = machineResult(member.app.machine.leaseTimeToLive(leaseId as LeaseId, r['keys'] === true));
-        return { ...result, remainingMs: member.keeper.remainingMs(leaseId) };
+        return this.read({ ...result, remainingMs: member.keeper.remainingMs(leaseId) });
       }
       case 'leaseList':
         await this.readBarrier(r);
-        return member.app.machine.leaseList();
+        return this.read(member.app.machine.leaseList());
       case 'create':
       case 'set':
       case 'delete':
@@ -115,6 +114,9 @@ export class RequestHandler implements ClientHandler {
       case 'watchCancel':
         return { canceled: member.hub.cancel(connection, num(r, 'watchId')) };
       case 'ping':
+        // A member cut off from the others (or removed without learning it) still answers: saying it knows
+        // no leader lets a client whose streams went quiet move to a member that makes progress.
+        if (member.consensus.leader === null) throw new RuntimeError('no_leader', 'this member knows no leader', { leader: null });
         return {};
       case 'sync':
         await member.consensus.linearizable();
@@ -148,6 +150,11 @@ export class RequestHandler implements ClientHandler {
     }
     const minRevision = optionalNumber(r, 'minRevision');
     if (minRevision !== undefined) await this.member.revisions.reach(minRevision, this.member.config.proposalTimeoutMs);
+  }
+
+  /** A read's result, with the revision of the state it was read from (taken in the same turn). */
+  private read(result: unknown): AtRevision {
+    return new AtRevision(result, this.member.app.machine.revision);
   }
 
   /** Names the client, whose id makes its sequenced writes idempotent. */
@@ -191,7 +198,7 @@ export class RequestHandler implements ClientHandler {
     const oversized = oversizedData(body, config.dataBytesMax);
     if (oversized !== null) throw new RuntimeError('value_too_large', `${oversized} is larger than ${config.dataBytesMax} bytes`);
     const applied = (await this.member.consensus.propose(command)) as { revision: number; result: { ok: boolean } };
-    return new Committed(machineResult(applied.result as CommandError), applied.revision);
+    return new AtRevision(machineResult(applied.result as CommandError), applied.revision);
   }
 
   private async keepAlive(r: Fields): Promise<unknown> {
@@ -322,8 +329,12 @@ export class RequestHandler implements ClientHandler {
   }
 }
 
-/** A write's result with the revision it committed at (the header's revision). */
-class Committed {
+/**
+ * A result with the revision it reflects, for the header: a write's commit revision, a read's state. The
+ * answer goes out later, when more may have applied: a header naming that later revision would tell a client
+ * that a read saw changes it did not (a waiter watching from there would miss a deletion).
+ */
+class AtRevision {
   constructor(
     readonly result: unknown,
     readonly revision: number,

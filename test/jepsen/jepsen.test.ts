@@ -10,7 +10,8 @@ describe('jepsen-style run on real processes', () => {
     const result = await runJepsen({ durationMs: 20_000, size: 3, seed: 1, log: (line) => lines.push(line) });
     console.log(`jepsen: ${result.operations} operations, ${result.watchEvents} watch events, ${result.lockGrants} lock grants, ${result.sessionsExpired} sessions expired; faults ${JSON.stringify(result.faults)}\n${lines.join('\n')}`);
     expect(result.anomalies.map((a) => `${a.message}\n${a.report.slice(0, 3000)}`)).toEqual([]);
-    expect(Object.values(result.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(5);
+    // Faults of several kinds were injected (each kind comes once per round, in a seeded order).
+    expect(Object.keys(result.faults).length).toBeGreaterThanOrEqual(4);
     expect(result.operations).toBeGreaterThan(1000);
     expect(result.lockGrants).toBeGreaterThan(50);
   }, 240_000);

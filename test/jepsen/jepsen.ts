@@ -10,6 +10,7 @@ import { HistoryRecorder } from '../check/index.ts';
 import { EnsembleCheckers, EnsembleViolation } from '../sim/ensemble/checkers.ts';
 import { SimClient, emptyRecords, type ClientContext, type ClientProcess, type Workload } from '../sim/ensemble/clients.ts';
 import type { CheckerName } from '../sim/ensemble/options.ts';
+import { shuffle } from '../sim/nemesis.ts';
 import { JepsenCluster, type JepsenMember } from './cluster.ts';
 
 export interface JepsenOptions {
@@ -177,9 +178,12 @@ class JepsenRun {
 
   private async nemesis(admin: Client): Promise<void> {
     const end = performance.now() + this.options.durationMs;
+    // Every kind once per round, in a seeded order, so that even a short run meets many of them.
+    let round: FaultKind[] = [];
     while (performance.now() < end) {
       await sleep(300 + this.random.int(1200));
-      const kind = faultKinds[this.random.int(faultKinds.length)]!;
+      if (round.length === 0) round = shuffle(this.random, faultKinds);
+      const kind = round.pop()!;
       try {
         if (await this.inject(kind, admin)) this.faults[kind] = (this.faults[kind] ?? 0) + 1;
       } catch (error) {

@@ -303,7 +303,7 @@ export class Nemesis {
   }
 }
 
-function shuffle<T>(random: { int(bound: number): number }, items: readonly T[]): T[] {
+export function shuffle<T>(random: { int(bound: number): number }, items: readonly T[]): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = random.int(i + 1);

@@ -276,6 +276,7 @@ export class EnsembleCheckers {
 
   /** A member stopped on an error that is not its disk's: a broken invariant (the Raft core's, say). */
   internalError(member: string, error: Error): void {
+    if (!this.enabled.has('crash')) return;
     try {
       this.fail('crash', `${member} stopped on an internal error: ${error.message}`, error.stack ?? '');
     } catch {

@@ -143,6 +143,9 @@ export class SimClient {
       backoffMaxMs: 100,
       stallTimeoutMs: 300,
       sessionTtlMs: this.context.sessionTtlMs[0],
+      // Half the key-value clients stay on the member they reach (as users who read from a nearby member
+      // do), so reads and writes meet every member, a deposed leader's included.
+      preferLeader: this.workload !== 'kv' || this.context.random.float() < 0.5,
       deps,
     });
     const client = this.client;
@@ -293,7 +296,8 @@ export class SimClient {
   private async lockRound(client: Client): Promise<void> {
     const r = this.context.random;
     try {
-      const lock = await client.lock('sim/one', { timeoutMs: 5_000 });
+      // Half the attempts give up soon: waiters leave the queue from the middle, not only holders from its head.
+      const lock = await client.lock('sim/one', { timeoutMs: r.float() < 0.5 ? 50 + r.float() * 250 : 5_000 });
       const now = this.context.now();
       this.context.records.grants.push({ client: this.process, path: lock.path, token: lock.token, revision: lock.revision, at: now });
       this.done();

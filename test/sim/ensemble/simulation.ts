@@ -129,7 +129,7 @@ class EnsembleRun {
       restartClientLater: (client, ms) => this.scheduler.at(ms, () => client.running || this.phase === 'done' || client.start()),
       startMembershipRound: () => void this.membershipRoundOnce(),
       transferLeadership: () => void this.transfer(),
-      armLeaderChurn: () => (this.churnNextLeader = true),
+      armLeaderChurn: () => (this.churnLeaders = 1 + this.random.int(3)),
       trace: (who, line) => this.trace(who, line),
     });
   }
@@ -294,12 +294,12 @@ class EnsembleRun {
     this.scheduler.at(restartAfterMs, () => this.restart(member));
   }
 
-  /** Armed by the nemesis: the next member to become leader crashes within 30 ms (figure 8's soil). */
-  private churnNextLeader = false;
+  /** Armed by the nemesis: the next 1-3 members to become leader crash within 30 ms each (figure 8's soil). */
+  private churnLeaders = 0;
 
   private onLeaderElected(name: string): void {
-    if (!this.churnNextLeader || this.phase !== 'faults') return;
-    this.churnNextLeader = false;
+    if (this.churnLeaders === 0 || this.phase !== 'faults') return;
+    this.churnLeaders--;
     const member = this.member(name);
     this.scheduler.at(this.random.float() * 30, () => this.crashAndRestart(member, 'right after its election', 1 + this.random.float() * 100));
   }
