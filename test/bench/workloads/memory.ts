@@ -160,7 +160,7 @@ export const memory: Workload = {
       }
     }
     if (context.quick) notes.push(`quick run: ${firstStepQuick.toLocaleString('en-US')} nodes only (the full run loads 100,000, then tries 1,000,000)`);
-    notes.push('Synod members run under tsx (TypeScript compiled at start-up), which adds to their RSS and restart time; ZooKeeper runs with the JVM\'s default heap sizing');
+    notes.push('Synod members run the compiled build (dist/); ZooKeeper runs with the JVM\'s default heap sizing');
     return { parameters: { valueBytes, folderSize, inFlight: loaderInFlight, clients: loaderClients, steps: context.quick ? [firstStepQuick] : [firstStepFull, secondStep], secondStepBudgetMinutes: secondStepBudgetMs / 60_000 }, outcomes, notes };
   },
 };
