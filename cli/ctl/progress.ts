@@ -1,4 +1,4 @@
-// A progress bar on stderr for long operations (snapshot save and restore, check perf), drawn with
+// A progress bar on stderr for long operations (snapshot save, check perf), drawn with
 // cli-progress only when stderr is a terminal: pipes and CI logs get no control characters.
 
 import cliProgress from 'cli-progress';

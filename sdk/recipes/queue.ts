@@ -163,10 +163,8 @@ export function combinedSignal(client: Client, session: Session, options: { sign
   return { signal: AbortSignal.any(signals), dispose: () => clock.clearTimeout(timer) };
 }
 
-/** Turns an abort into the SDK's error: timeout, session expiry, or the caller's abort. */
-/** `promise`, or the signal's abort error if it fires first (the work itself goes on). */
+/** `promise`, or the SDK's `aborted` error if the signal fires first (the work itself goes on). */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new SynodError('aborted', 'the call was aborted'));
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(new SynodError('aborted', 'the call was aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
@@ -174,6 +172,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** Turns an abort into the SDK's error: timeout, session expiry, or the caller's abort. */
 export function abortError(signal: AbortSignal, what: string): SynodError {
   const reason: unknown = signal.reason;
   if (reason instanceof SynodError) return reason.code === 'timeout' ? new SynodError('timeout', `${what} timed out`) : reason;

@@ -33,6 +33,18 @@ const encoder = new Encoder(codecOptions);
 const decoder = new Decoder(codecOptions);
 const snapshotFormat = 'synod.member';
 
+/** A member's snapshot (`ReplicatedApp.snapshot`) with its registry of members replaced: for seeding a new cluster. */
+export function withMembers(data: Uint8Array, members: ReadonlyMap<string, MemberAddress>): Uint8Array {
+  const decoded = decodeSnapshot(data);
+  return encoder.encode({ ...decoded, members: [...members] });
+}
+
+function decodeSnapshot(data: Uint8Array): { format: string; machine: Uint8Array; members: Array<[string, MemberAddress]> } {
+  const decoded = decoder.decode(data) as { format: string; machine: Uint8Array; members: Array<[string, MemberAddress]> };
+  if (decoded.format !== snapshotFormat) throw new Error(`snapshot format ${String(decoded.format)} is not ${snapshotFormat}`);
+  return decoded;
+}
+
 export class ReplicatedApp implements Application {
   machine: StateMachine;
   readonly members = new Map<string, MemberAddress>();
@@ -62,8 +74,7 @@ export class ReplicatedApp implements Application {
   }
 
   restore(data: Uint8Array): void {
-    const decoded = decoder.decode(data) as { format: string; machine: Uint8Array; members: Array<[string, MemberAddress]> };
-    if (decoded.format !== snapshotFormat) throw new Error(`snapshot format ${String(decoded.format)} is not ${snapshotFormat}`);
+    const decoded = decodeSnapshot(data);
     this.machine = restore(decoded.machine, { config: this.stateConfig });
     this.members.clear();
     for (const [name, address] of decoded.members) this.members.set(name, address);

@@ -39,6 +39,8 @@ export interface ClientHandler {
   health(): { status: number; body: unknown };
   status(): unknown;
   metrics(): Promise<string>;
+  /** The member's whole state as a backup file (GET /v1/snapshot). */
+  backup(): Promise<Uint8Array>;
 }
 
 /**
@@ -158,6 +160,14 @@ export class ClientServer {
           res.cork(() => res.writeHeader('content-type', 'text/plain; version=0.0.4').end(text));
         });
       })
+      .get('/v1/snapshot', (res) => {
+        let aborted = false;
+        res.onAborted(() => (aborted = true));
+        handler.backup().then(
+          (bytes) => aborted || sendBytes(res, bytes),
+          (error: unknown) => aborted || sendJson(res, 503, { ok: false, error: errorBody(error) }),
+        );
+      })
       .post('/v1/:op', (res, req) => {
         const op = req.getParameter(0);
         readBody(res, this.limits.httpBodyBytesMax, (body, error) => {
@@ -203,6 +213,24 @@ function sendJson(res: HttpResponse, status: number, body: unknown): void {
   res.cork(() => {
     res.writeStatus(`${status} ${status === 200 ? 'OK' : 'Error'}`).writeHeader('content-type', 'application/json').end(text);
   });
+}
+
+/** Sends a binary body as fast as the client reads it: what the socket does not take is resent when writable. */
+function sendBytes(res: HttpResponse, bytes: Uint8Array): void {
+  const total = bytes.byteLength;
+  let start = 0;
+  let done = false;
+  res.cork(() => {
+    res.writeHeader('content-type', 'application/octet-stream');
+    start = res.getWriteOffset();
+    done = res.tryEnd(bytes, total)[1];
+  });
+  if (!done) res.onWritable((offset) => res.tryEnd(bytes.subarray(offset - start), total)[0]);
+}
+
+function errorBody(error: unknown): { code: string; message: string } {
+  const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'internal';
+  return { code, message: error instanceof Error ? error.message : String(error) };
 }
 
 /** Bytes become base64 in JSON; bigints become strings. */
