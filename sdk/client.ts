@@ -166,6 +166,7 @@ export class Client implements AsyncDisposable {
     const { result } = await this.connection.callDuringConnect({ op: 'hello', version: protocolVersion, clientId: this.clientId });
     const hello = result as HelloResult;
     if (hello.requestBytesMax !== undefined) this.connection.requestBytesMax = hello.requestBytesMax;
+    if (hello.endpoints !== undefined && hello.endpoints.length > 0) this.connection.learnEndpoints(hello.endpoints);
     if (this.options.preferLeader !== false && hello.leaderEndpoint !== null && hello.leader !== hello.member) {
       return { leaderEndpoint: hello.leaderEndpoint };
     }

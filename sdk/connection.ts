@@ -100,9 +100,21 @@ export class Connection {
   /** The largest frame the member takes (a bigger one would close the connection): set from its hello. */
   requestBytesMax = defaultRequestBytesMax;
 
+  /** Where to connect: the endpoints given, and those the cluster last announced (members added since). */
+  private endpoints: readonly string[];
+
   constructor(private readonly options: ConnectionOptions) {
     if (options.endpoints.length === 0) throw new SynodError('bad_request', 'no endpoints given');
+    this.endpoints = options.endpoints;
     this.endpointIndex = options.deps.random.int(options.endpoints.length);
+  }
+
+  /**
+   * Takes the cluster's current member endpoints (from a hello). The given ones stay: a member that answers
+   * may be a removed one that does not know it, and they are what the user vouched for.
+   */
+  learnEndpoints(announced: readonly string[]): void {
+    this.endpoints = [...new Set([...this.options.endpoints, ...announced])];
   }
 
   /** Sends a request; resolves with the server's answer or rejects with a SynodError. */
@@ -142,7 +154,7 @@ export class Connection {
   }
 
   private timeoutError(timeoutMs: number): SynodError {
-    const where = this.endpoint ?? `none of ${this.options.endpoints.join(', ')} answered`;
+    const where = this.endpoint ?? `none of ${this.endpoints.join(', ')} answered`;
     return new SynodError('timeout', `no answer within ${timeoutMs} ms (${where})`);
   }
 
@@ -214,7 +226,7 @@ export class Connection {
 
   private ensureConnecting(): void {
     if (this.socket !== null || this.closed || this.reconnectTimer !== null) return;
-    const endpoint = this.nextEndpoint ?? this.options.endpoints[this.endpointIndex % this.options.endpoints.length]!;
+    const endpoint = this.nextEndpoint ?? this.endpoints[this.endpointIndex % this.endpoints.length]!;
     this.nextEndpoint = null;
     const url = (endpoint.startsWith('ws') ? endpoint : `ws://${endpoint}`) + '/v1/ws';
     let socket: ClientSocket | null = null;

@@ -244,6 +244,8 @@ export interface HelloResult {
   readonly leaderEndpoint: string | null;
   /** The largest frame the member accepts: the SDK never sends a bigger one (it refuses a request that alone is). */
   readonly requestBytesMax?: number;
+  /** The client endpoints of the cluster's members (voters and learners) as this member knows them. */
+  readonly endpoints?: readonly string[];
 }
 
 /** The answer to the request with the same `id`: a result (its shape depends on the op) or an error. */

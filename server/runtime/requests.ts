@@ -173,8 +173,15 @@ export class RequestHandler implements ClientHandler {
       leader,
       leaderEndpoint: this.member.clientEndpointOf(leader),
       requestBytesMax: this.member.config.limits.requestBytesMax,
+      endpoints: this.memberEndpoints(),
     };
     return Promise.resolve(hello);
+  }
+
+  /** The client endpoints of the members in the configuration, so clients follow the cluster as it changes. */
+  private memberEndpoints(): string[] {
+    const { voters, learners } = this.member.consensus.status().confState;
+    return [...voters, ...learners].map((name) => this.member.clientEndpointOf(name)).filter((url): url is string => url !== null);
   }
 
   private async write(state: ConnectionState, op: string, r: Fields): Promise<unknown> {

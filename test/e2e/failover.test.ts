@@ -129,4 +129,20 @@ describe('kill -9 of the leader during a stream of writes', () => {
     expect(victim.firstIndex).toBeGreaterThan(victimLastIndexBound);
     await expectAllAcked(endpointOf(cluster.member(victimName)), prefix, writers.acked);
   });
+
+  it('keeps a client given one endpoint working when that member dies: it learned the others from the cluster', async () => {
+    const leaderName = await cluster.waitForLeader();
+    const follower = cluster.members.find((m) => m.name !== leaderName)!;
+    const client = await connectTo([endpointOf(follower)]);
+    try {
+      await client.create('/failover-one-endpoint', 'before');
+      await cluster.kill(follower.name);
+      await client.set('/failover-one-endpoint', 'after');
+      expect(text((await client.get('/failover-one-endpoint')).data)).toBe('after');
+      expect(client.endpoint).not.toBe(endpointOf(follower));
+    } finally {
+      await client.close();
+      await cluster.restart(follower.name);
+    }
+  });
 });

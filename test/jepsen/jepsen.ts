@@ -264,14 +264,16 @@ class JepsenRun {
     if (cluster.members.filter((m) => m.inCluster).length > this.options.size) return false;
     const joiner = await cluster.prepareJoiner();
     this.log(`${this.clock()} add ${joiner.name} as a learner`);
-    await admin.addMember(joiner.name, `127.0.0.1:${joiner.proxy.port}`, `127.0.0.1:${joiner.clientPort}`);
+    // Each change is resent through the faults, as an operator would: a resent add that finds the member
+    // added, or a resent removal that finds it gone, had succeeded the first time.
+    await untilDone(() => admin.addMember(joiner.name, `127.0.0.1:${joiner.proxy.port}`, `127.0.0.1:${joiner.clientPort}`, { retry: true }), 'exists');
     await cluster.launchJoiner(joiner);
     await waitUntil(async () => ((await cluster.status(joiner))?.applied ?? 0) > 0, 30_000);
-    await admin.promoteMember(joiner.name);
+    await untilDone(() => admin.promoteMember(joiner.name, { retry: true }));
     const victim = this.pick(cluster.running().filter((m) => m !== joiner));
     if (victim === undefined) return true;
     this.log(`${this.clock()} ${joiner.name} promoted; remove ${victim.name}`);
-    await admin.removeMember(victim.name);
+    await untilDone(() => admin.removeMember(victim.name, { retry: true }), 'not_found');
     await cluster.retire(victim);
     return true;
   }
@@ -379,6 +381,21 @@ class JepsenRun {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs a cluster change until it is done (or `doneCode` says it was done before), for up to a minute. */
+async function untilDone(change: () => Promise<void>, doneCode?: string): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    try {
+      await change();
+      return;
+    } catch (error) {
+      if (error instanceof SynodError && error.code === doneCode) return;
+      if (performance.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
 }
 
 async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
