@@ -240,7 +240,26 @@ export class Member {
     if (change.type === 'removeNode' && change.node !== this.config.name) {
       this.peers.send(change.node, { kind: 'removed' });
     }
-    if (change.type === 'removeNode' && change.node === this.config.name) void this.shutdown(null);
+    if (change.type === 'removeNode' && change.node === this.config.name) this.retire();
+  }
+
+  private retiring = false;
+  /** Members known to have applied this member's removal (each tells it so). */
+  private readonly removalAppliedBy = new Set<string>();
+
+  /**
+   * A removed member stops once a majority of the new configuration has applied its removal. Before that, the
+   * others may not know the removal committed (its leader can crash right after committing it): their
+   * configuration still counts this member, and its vote may be needed to elect the leader that commits it
+   * again. Those notices can be lost, so it stops after twenty election timeouts in any case.
+   */
+  private retire(): void {
+    if (!this.retiring) {
+      this.retiring = true;
+      this.timers.set('retire', this.clock.setTimeout(() => void this.shutdown(null), 20 * this.config.electionTicks * this.config.tickMs));
+    }
+    const voters = this.consensus.status().confState.voters;
+    if (voters.filter((voter) => this.removalAppliedBy.has(voter)).length > voters.length / 2) void this.shutdown(null);
   }
 
   private onPeerItems(from: string, items: PeerItem[]): void {
@@ -257,7 +276,8 @@ export class Member {
           this.keepAlives.onAck(Number(item.request), item.leaseIds, item.ttls);
           break;
         case 'removed':
-          if (!this.consensus.status().confState.voters.includes(nodeId(this.config.name))) void this.shutdown(null);
+          this.removalAppliedBy.add(from);
+          if (!this.consensus.status().confState.voters.includes(nodeId(this.config.name))) this.retire();
           break;
       }
     }

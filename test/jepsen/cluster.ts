@@ -213,9 +213,13 @@ export class JepsenCluster {
     await this.launch(member, true);
   }
 
-  /** A removed member stops (it learns its removal, or is stopped here if it did not). */
+  /**
+   * A removed member stops by itself once most of the others applied its removal; it is killed here if it
+   * has not within 30 s (or was paused).
+   */
   async retire(member: JepsenMember): Promise<void> {
     member.inCluster = false;
+    await waitFor(`${member.name} to stop after its removal`, () => member.process === null || member.paused || undefined, 30_000).catch(() => {});
     await this.kill(member);
   }
 

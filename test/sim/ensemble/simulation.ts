@@ -339,9 +339,9 @@ class EnsembleRun {
     const victim = this.members.filter((m) => m.inCluster && m.name !== name)[this.random.int(voters.length)];
     if (victim === undefined) return;
     if (await this.retry(() => admin.removeMember(victim.name))) {
+      // It stops by itself once a majority of the others applied its removal (never restarted from here on).
       this.trace('nemesis', `membership: ${victim.name} removed`);
       victim.inCluster = false;
-      if (victim.running) victim.crash();
     }
   }
 
@@ -380,10 +380,18 @@ class EnsembleRun {
     if (!this.options.checkers.has('liveness')) return;
     const stuck = this.clients.filter((c) => (this.records.progress.get(c.name) ?? 0) <= healedAt);
     if (stuck.length > 0) {
-      const members = this.members.map((m) => `${m.name}:${m.broken !== null ? 'broken' : !m.inCluster ? 'out' : (m.member?.consensus.status().role ?? 'down')}`).join(' ');
-      const conf = this.leader()?.member?.consensus.status().confState;
+      // Each member's own view: a stall is often members that disagree on the configuration.
+      const members = this.members
+        .map((m) => {
+          if (m.broken !== null) return `${m.name}:broken`;
+          if (!m.inCluster) return `${m.name}:out`;
+          const status = m.member?.consensus.status();
+          if (status === undefined) return `${m.name}:down`;
+          return `${m.name}:${status.role} (term ${status.term}, last ${status.lastIndex}, commit ${status.commit}, voters ${status.confState.voters.join(',')}, learners ${status.confState.learners.join(',') || '-'})`;
+        })
+        .join('; ');
       const clients = stuck.map((c) => `${c.name}(${c.workload}, last progress ${(this.records.progress.get(c.name) ?? 0).toFixed(0)} ms, ${c.describe()})`).join('; ');
-      this.checkers.liveness(`no progress within ${this.options.livenessMs} ms after the heal for ${clients}; members ${members}; voters ${conf?.voters.join(',') ?? '?'}, learners ${conf?.learners.join(',') ?? '?'}`);
+      this.checkers.liveness(`no progress within ${this.options.livenessMs} ms after the heal for ${clients}; members ${members}`);
     }
   }
 
