@@ -1,7 +1,7 @@
 // The cluster: members (list, add, promote, remove), each endpoint's status and health, moving the leader.
 
 import type { Command } from 'commander';
-import type { Client, MemberInfo } from '../../sdk/index.ts';
+import type { Client, MemberInfo, StatusResult } from '../../sdk/index.ts';
 import { action, fetchJson, type Context } from './context.ts';
 import { CliError, exitStatuses } from './errors.ts';
 import { examples } from './help.ts';
@@ -10,21 +10,8 @@ import { formatBytes, usage } from './output.ts';
 /** Longest wait for one member's HTTP answer in `endpoint status` and `endpoint health`. */
 const endpointTimeoutMsMax = 5_000;
 
-/** What GET /status answers (server/runtime/member.ts), as far as the CLI reads it. */
-interface MemberStatus {
-  readonly member: string;
-  readonly role: string;
-  readonly term: number;
-  readonly leader: string | null;
-  readonly commit: number;
-  readonly applied: number;
-  readonly revision: number;
-  readonly firstIndex?: number;
-  readonly lastIndex?: number;
-  /** Bytes of the member's WAL and snapshot files (shown as n/a by members that do not report it). */
-  readonly dbBytes?: number;
-  readonly members: ReadonlyArray<MemberInfo & { readonly voter?: boolean }>;
-}
+/** What GET /status answers (the SDK's `status`); members of an older version may leave out the log and disk figures. */
+type MemberStatus = Omit<StatusResult, 'firstIndex' | 'lastIndex' | 'dbBytes'> & Partial<Pick<StatusResult, 'firstIndex' | 'lastIndex' | 'dbBytes'>>;
 
 export function registerClusterCommands(program: Command): void {
   registerMember(program);

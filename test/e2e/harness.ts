@@ -42,6 +42,9 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** Thrown by a `waitFor` condition when waiting longer cannot help (a process died): ends the wait at once. */
+export class GiveUp extends Error {}
+
 /** Polls `condition` every `intervalMs` until it returns a value other than undefined/false, or throws on timeout. */
 export async function waitFor<T>(what: string, condition: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, intervalMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -51,6 +54,7 @@ export async function waitFor<T>(what: string, condition: () => Promise<T | unde
       const value = await condition();
       if (value !== undefined && value !== false) return value;
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       lastError = error;
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
