@@ -238,14 +238,20 @@ export class Member {
   private onConfChange(change: ConfChange): void {
     this.connectPeers();
     if (change.type === 'removeNode' && change.node !== this.config.name) {
+      this.removedPeers.add(change.node);
       this.peers.send(change.node, { kind: 'removed' });
-    }
+    } else if (change.type !== 'removeNode') this.removedPeers.delete(change.node);
     if (change.type === 'removeNode' && change.node === this.config.name) this.retire();
   }
 
   private retiring = false;
   /** Members known to have applied this member's removal (each tells it so). */
   private readonly removalAppliedBy = new Set<string>();
+  /**
+   * Members whose removal this one applied. One that still speaks (it missed the entry: the leader stops
+   * replicating to it once the removal commits, and the first notice can be lost) is told again.
+   */
+  private readonly removedPeers = new Set<string>();
 
   /**
    * A removed member stops once a majority of the new configuration has applied its removal. Before that, the
@@ -267,7 +273,10 @@ export class Member {
       switch (item?.kind) {
         case 'raft':
           // A peer speaks only for itself; a malformed message is dropped, never stepped.
-          if (isRaftMessage(item.message) && item.message.from === from && item.message.to === this.config.name) this.consensus.step(item.message);
+          if (isRaftMessage(item.message) && item.message.from === from && item.message.to === this.config.name) {
+            if (this.removedPeers.has(from)) this.peers.send(from, { kind: 'removed' });
+            else this.consensus.step(item.message);
+          }
           break;
         case 'keepAlive':
           this.keepAlives.onForwarded(from, Number(item.request), item.leaseIds);
@@ -276,8 +285,9 @@ export class Member {
           this.keepAlives.onAck(Number(item.request), item.leaseIds, item.ttls);
           break;
         case 'removed':
+          // Only a member that applied the removal says so: it committed, whether or not this one has it yet.
           this.removalAppliedBy.add(from);
-          if (!this.consensus.status().confState.voters.includes(nodeId(this.config.name))) this.retire();
+          this.retire();
           break;
       }
     }

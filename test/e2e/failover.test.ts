@@ -146,3 +146,34 @@ describe('kill -9 of the leader during a stream of writes', () => {
     }
   });
 });
+
+describe('a member removed while it could not hear the removal', () => {
+  let cluster: ProcessCluster;
+
+  beforeAll(async () => {
+    cluster = await ProcessCluster.start({ size: 3 });
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('stops by itself soon after it restarts, well before its backstop of twenty election timeouts', async () => {
+    const leaderName = await cluster.waitForLeader();
+    const victim = cluster.members.find((m) => m.name !== leaderName)!;
+    const others = cluster.members.filter((m) => m !== victim).map(endpointOf);
+    const admin = await connectTo(others);
+    try {
+      await cluster.kill(victim.name);
+      await admin.removeMember(victim.name);
+      await admin.create('/after-removal', 'written by the two left');
+      // The removal committed while it was down and the notices sent then were lost; the leader no longer
+      // replicates to it, so it learns from the others when it speaks to them.
+      await cluster.restart(victim.name);
+      await waitFor(`${victim.name} to stop`, () => victim.process === null, 5_000);
+      expect(text((await admin.get('/after-removal')).data)).toBe('written by the two left');
+    } finally {
+      await admin.close();
+    }
+  });
+});
