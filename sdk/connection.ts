@@ -374,8 +374,10 @@ export class Connection {
     this.ready = false;
     this.endpoint = null;
     this.options.onDisconnect();
+    // Only a request that was out on this socket may have been applied unanswered; one not sent yet (or sent
+    // again after an attempt that had no effect, such as a no_leader answer) waits for the next socket.
     for (const [id, entry] of this.pending) {
-      if (entry.sentOn !== socket && entry.sentOn !== null) continue;
+      if (entry.sentOn !== socket) continue;
       entry.sentOn = null;
       if (!entry.retry) {
         this.pending.delete(id);

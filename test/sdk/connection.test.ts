@@ -1,0 +1,118 @@
+// The SDK's connection and client against scripted members (no server): which requests it resends, which it
+// gives up, and what a write barrier sends.
+
+import { describe, expect, it } from 'vitest';
+import { connect } from '../../sdk/client.ts';
+import { Connection } from '../../sdk/connection.ts';
+import { systemDeps, type SocketEvents } from '../../sdk/deps.ts';
+import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
+import type { Request, Response } from '../../sdk/protocol/messages.ts';
+
+/**
+ * Members that answer each request with `answer(endpoint, request)`, drop the connection unanswered ('die') or
+ * never answer ('hold'); records what each endpoint received.
+ */
+function scriptedMembers(answer: (endpoint: string, request: Request) => Response | 'die' | 'hold') {
+  const received: Array<{ endpoint: string; op: string }> = [];
+  const requests: Request[] = [];
+  const connect = (url: string, events: SocketEvents) => {
+    const endpoint = url.replace(/^ws:\/\//, '').replace(/\/v1\/ws$/, '');
+    let open = true;
+    setImmediate(() => events.onOpen());
+    const close = (): void => {
+      if (!open) return;
+      open = false;
+      setImmediate(() => events.onClose());
+    };
+    return {
+      send: (frame: Uint8Array) => {
+        for (const request of decodeFrame(frame) as Request[]) {
+          received.push({ endpoint, op: request.op });
+          requests.push(request);
+          const response = answer(endpoint, request);
+          if (response === 'die') close();
+          else if (response !== 'hold') setImmediate(() => open && events.onMessage(encodeFrame([response])));
+        }
+      },
+      terminate: close,
+      close,
+    };
+  };
+  return { received, requests, deps: { ...systemDeps, connect } };
+}
+
+function connection(deps: typeof systemDeps, leaderOf: (endpoint: string) => string | null): Connection {
+  return new Connection({
+    endpoints: ['a:1'],
+    requestTimeoutMs: 2_000,
+    connectTimeoutMs: 1_000,
+    backoffMinMs: 1,
+    backoffMaxMs: 5,
+    stallTimeoutMs: 1_000,
+    preferLeader: true,
+    deps,
+    onConnect: (endpoint) => Promise.resolve({ leaderEndpoint: leaderOf(endpoint) }),
+    onPush: () => {},
+    onDisconnect: () => {},
+    needsLiveness: () => false,
+  });
+}
+
+const header = { revision: 1, term: 1, member: 'x' } as never;
+
+describe('connection', () => {
+  it('carries a request not to be repeated to the leader after a no_leader answer that named it, instead of failing it', async () => {
+    // Member a does not know the leader when the connection opens; by the time the request arrives it does,
+    // and refuses with no_leader naming b. The connection moves to b, where the request succeeds.
+    const { received, deps } = scriptedMembers((endpoint, request): Response =>
+      endpoint === 'a:1'
+        ? { id: request.id, ok: false, error: { code: 'no_leader', message: 'ask b', leader: 'b', leaderEndpoint: 'b:2' } }
+        : { id: request.id, ok: true, header, result: { removed: 'n3' } },
+    );
+    const conn = connection(deps, () => null);
+    try {
+      const answer = await conn.call({ op: 'memberRemove', name: 'n3' }, { retry: false });
+      expect(answer.result).toEqual({ removed: 'n3' });
+      expect(received).toEqual([{ endpoint: 'a:1', op: 'memberRemove' }, { endpoint: 'b:2', op: 'memberRemove' }]);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('fails a request not to be repeated whose connection closed while it was out, without sending it again', async () => {
+    const { received, deps } = scriptedMembers(() => 'die');
+    const conn = connection(deps, () => null);
+    try {
+      await expect(conn.call({ op: 'memberRemove', name: 'n3' }, { retry: false })).rejects.toMatchObject({ code: 'unavailable' });
+      expect(received).toEqual([{ endpoint: 'a:1', op: 'memberRemove' }]);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('sends a write barrier only once the writes in flight settled, acknowledging past every write given up', async () => {
+    const hello = { member: 'a', sessionTtlMinMs: 1000, sessionTtlMaxMs: 60_000, leader: 'a', leaderEndpoint: 'a:1' };
+    const { requests, deps } = scriptedMembers((_endpoint, request): Response | 'hold' =>
+      request.op === 'create' ? 'hold' : { id: request.id, ok: true, header, result: request.op === 'hello' ? hello : {} },
+    );
+    const client = await connect({ endpoints: ['a:1'], deps });
+    try {
+      const givenUp = client.create('/given-up', 'x', { timeoutMs: 20 });
+      const slow = client.create('/slow', 'x', { timeoutMs: 300 });
+      await expect(givenUp).rejects.toMatchObject({ code: 'timeout' });
+      const barrier = client.writeBarrier();
+      // The barrier waits for the write still in flight: an acknowledgement mark past it would refuse it.
+      await expect(slow).rejects.toMatchObject({ code: 'timeout' });
+      const sentBeforeSlowSettled = requests.length;
+      await barrier;
+      expect(requests.findIndex((r) => r.op === 'txn')).toBeGreaterThanOrEqual(sentBeforeSlowSettled);
+      const creates = requests.flatMap((r) => (r.op === 'create' ? [r.sequence ?? 0] : []));
+      const txn = requests.find((r) => r.op === 'txn');
+      expect(txn).toMatchObject({ compares: [], success: [], failure: [] });
+      expect(txn?.ack).toBeGreaterThan(Math.max(...creates));
+      expect(txn?.ack).toBe(txn?.sequence);
+    } finally {
+      await client.close();
+    }
+  });
+});
