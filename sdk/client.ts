@@ -206,21 +206,33 @@ export class Client implements AsyncDisposable {
 
   /**
    * A write with this client's next sequence number (a retry with it applies once) and the lowest sequence
-   * still awaiting an answer (so the server forgets older answers).
+   * still awaiting an answer (so the server forgets older answers, and refuses them from then on).
    */
   private async write(body: RequestBody, options: CallOptions = {}): Promise<Answer> {
     const sequence = ++this.sequence;
-    this.writesInFlight.add(sequence);
+    const ack = this.writesInFlight.size > 0 ? (this.writesInFlight.keys().next().value as number) : sequence;
+    const answer = this.call({ ...body, sequence, ack } as RequestBody, options);
+    this.writesInFlight.set(sequence, answer);
     try {
-      const ack = this.writesInFlight.values().next().value as number;
-      return await this.call({ ...body, sequence, ack } as RequestBody, options);
+      return await answer;
     } finally {
       this.writesInFlight.delete(sequence);
     }
   }
 
-  /** Sequences of writes not yet answered (nor given up), in increasing order. */
-  private readonly writesInFlight = new Set<number>();
+  /** Writes not yet answered (nor given up), by sequence in increasing order. */
+  private readonly writesInFlight = new Map<number, Promise<Answer>>();
+
+  /**
+   * Resolves once no write this client gave up on (timed out, aborted, cut off with `unavailable`) can still
+   * apply. Such a write may be on its way or in the log; this waits for the writes in flight to settle, then
+   * commits an empty transaction whose acknowledgement mark passes every earlier sequence: a given-up write
+   * ordered before it has applied (a read now sees it), one ordered after is refused with `stale_sequence`.
+   */
+  async writeBarrier(options: CallOptions = {}): Promise<void> {
+    await Promise.allSettled(this.writesInFlight.values());
+    await this.write({ op: 'txn', compares: [], success: [], failure: [] }, options);
+  }
 
   // -------------------------------------------------------------------------------------------------------
   // Reads
@@ -485,9 +497,9 @@ export class Client implements AsyncDisposable {
     return result as StatusResult;
   }
 
-  /** The members, as the connected member's copy of the replicated registry has them. */
-  async members(options: CallOptions = {}): Promise<MemberInfo[]> {
-    const { result } = await this.call({ op: 'members' }, options);
+  /** The members: every change answered before is in the list (with `serializable`, the member's own copy). */
+  async members(options: ReadOptions = {}): Promise<MemberInfo[]> {
+    const { result } = await this.call({ op: 'members', ...serial(options) }, options);
     return result as MemberInfo[];
   }
 

@@ -104,6 +104,8 @@ export class QueueAttempt {
       await this.created;
       for (let attempt = 0; this.session.status !== 'expired' && this.session.status !== 'closed'; attempt++) {
         try {
+          // A create whose answer never came may still apply: after the barrier it has, or never will.
+          if (this.path === null) await this.client.writeBarrier();
           const paths = this.path !== null ? [this.path] : await this.findOurs();
           for (const path of paths) {
             await this.client.delete(path).catch((error: unknown) => {
