@@ -38,8 +38,8 @@ function registerMember(program: Command): void {
     .description('Every member: id, voter or learner, leader, peer and client URLs.')
     .action(action(async (ctx) => {
       const client = await ctx.client();
-      const status = await client.status();
-      const members = status.members.filter(inCluster).map((m) => ({ id: m.name, name: m.name, peerUrl: m.peerUrl, clientUrl: m.clientUrl, learner: m.learner, leader: m.name === status.leader }));
+      const [status, list] = await Promise.all([client.status(), client.members(ctx.read)]);
+      const members = list.filter(inCluster).map((m) => ({ id: m.name, name: m.name, peerUrl: m.peerUrl, clientUrl: m.clientUrl, learner: m.learner, leader: m.name === status.leader }));
       ctx.out.print({
         json: { leader: status.leader, members },
         simple: () => ({

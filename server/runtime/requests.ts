@@ -125,6 +125,7 @@ export class RequestHandler implements ClientHandler {
       case 'status':
         return member.status();
       case 'members':
+        await this.readBarrier(r);
         return member.status().members;
       case 'memberAdd':
         return this.memberAdd(r);
