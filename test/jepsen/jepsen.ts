@@ -17,6 +17,8 @@ export interface JepsenOptions {
   readonly durationMs: number;
   readonly size: 3 | 5;
   readonly seed: number;
+  /** Faults go on past `durationMs` until this many kinds were injected (a slow machine takes longer). */
+  readonly faultKindsMin?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -178,9 +180,10 @@ class JepsenRun {
 
   private async nemesis(admin: Client): Promise<void> {
     const end = performance.now() + this.options.durationMs;
+    const kindsMin = this.options.faultKindsMin ?? 0;
     // Every kind once per round, in a seeded order, so that even a short run meets many of them.
     let round: FaultKind[] = [];
-    while (performance.now() < end) {
+    while (performance.now() < end || Object.keys(this.faults).length < kindsMin) {
       await sleep(300 + this.random.int(1200));
       if (round.length === 0) round = shuffle(this.random, faultKinds);
       const kind = round.pop()!;
