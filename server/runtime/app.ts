@@ -1,7 +1,7 @@
 // What a member replicates: the state machine (tree, leases, idempotency, history) plus the registry of
 // member addresses, which must survive snapshots just as the tree does.
 
-import { Decoder, Encoder } from 'cbor-x';
+import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
 import type { ConfChange, LogIndex, NodeId, Role } from '../raft/types.ts';
 import { restore, snapshot, StateMachine, type ApplyResult, type Command, type StateConfigInput } from '../state/index.ts';
 import type { Application } from './consensus.ts';
@@ -28,19 +28,16 @@ export interface AppHooks {
   readonly localTimeMs?: () => number;
 }
 
-const codecOptions = { useRecords: false, mapsAsObjects: true, tagUint8Array: false } as const;
-const encoder = new Encoder(codecOptions);
-const decoder = new Decoder(codecOptions);
 const snapshotFormat = 'synod.member';
 
 /** A member's snapshot (`ReplicatedApp.snapshot`) with its registry of members replaced: for seeding a new cluster. */
 export function withMembers(data: Uint8Array, members: ReadonlyMap<string, MemberAddress>): Uint8Array {
   const decoded = decodeSnapshot(data);
-  return encoder.encode({ ...decoded, members: [...members] });
+  return encodeFrame({ ...decoded, members: [...members] });
 }
 
 function decodeSnapshot(data: Uint8Array): { format: string; machine: Uint8Array; members: Array<[string, MemberAddress]> } {
-  const decoded = decoder.decode(data) as { format: string; machine: Uint8Array; members: Array<[string, MemberAddress]> };
+  const decoded = decodeFrame(data) as { format: string; machine: Uint8Array; members: Array<[string, MemberAddress]> };
   if (decoded.format !== snapshotFormat) throw new Error(`snapshot format ${String(decoded.format)} is not ${snapshotFormat}`);
   return decoded;
 }
@@ -82,7 +79,7 @@ export class ReplicatedApp implements Application {
   }
 
   snapshot(): Uint8Array {
-    return encoder.encode({ format: snapshotFormat, machine: snapshot(this.machine), members: [...this.members] });
+    return encodeFrame({ format: snapshotFormat, machine: snapshot(this.machine), members: [...this.members] });
   }
 
   onConfChange(change: ConfChange): void {

@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { Decoder, Encoder } from 'cbor-x';
+import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
 import { logIndex, nodeId, term } from '../raft/types.ts';
 import { openLog, realDisk } from '../storage/index.ts';
 import { withMembers, type ReplicatedApp } from './app.ts';
@@ -15,9 +15,6 @@ import { withMembers, type ReplicatedApp } from './app.ts';
 export const backupFormat = 'synod.backup';
 export const backupVersion = 1;
 
-const codecOptions = { useRecords: false, mapsAsObjects: true, tagUint8Array: false } as const;
-const encoder = new Encoder(codecOptions);
-const decoder = new Decoder(codecOptions);
 
 /** A backup that cannot be used (`corrupt`), or a data directory that is not empty (`exists`). */
 export class BackupError extends Error {
@@ -57,14 +54,14 @@ export function encodeBackup(app: ReplicatedApp, member: string, now: Date): Uin
     stateBytes: state.byteLength,
     sha256: sha256(state),
   };
-  return encoder.encode({ ...info, state });
+  return encodeFrame({ ...info, state });
 }
 
 /** Checks a backup file's bytes end to end; throws `corrupt` naming what is wrong. */
 export function decodeBackup(bytes: Uint8Array): { info: BackupInfo; state: Uint8Array } {
   let decoded: Record<string, unknown>;
   try {
-    decoded = decoder.decode(bytes) as Record<string, unknown>;
+    decoded = decodeFrame(bytes) as Record<string, unknown>;
   } catch (error) {
     throw new BackupError('corrupt', `not a backup: ${(error as Error).message}`);
   }

@@ -7,6 +7,7 @@
 
 import type { Options } from 'cbor-x';
 import { Encoder } from 'cbor-x';
+import { encodeOwned } from '../../sdk/protocol/codec.ts';
 import type { ClientResult } from './clients.ts';
 import type { CommandOp, CommandResult } from './commands.ts';
 import type { StateConfig, StateConfigInput } from './config.ts';
@@ -114,7 +115,7 @@ export function snapshot(machine: StateMachine): Uint8Array {
   const parts: Uint8Array[] = [];
   let total = 0;
   for (const item of snapshotItems(machine)) {
-    const bytes = codec.encode(item);
+    const bytes = encodeOwned(codec, item);
     parts.push(bytes);
     total += bytes.length;
   }
@@ -133,7 +134,7 @@ export function snapshot(machine: StateMachine): Uint8Array {
  */
 export function* snapshotChunks(machine: StateMachine): Generator<Uint8Array> {
   // A copy into a plain Uint8Array: the encoder's output is a view of its shared buffer.
-  for (const item of snapshotItems(machine)) yield new Uint8Array(codec.encode(item));
+  for (const item of snapshotItems(machine)) yield new Uint8Array(encodeOwned(codec, item));
 }
 
 function* snapshotItems(machine: StateMachine): Generator<SnapshotItem> {
