@@ -17,6 +17,16 @@ export class Metrics {
   readonly term = new Gauge({ name: 'synod_raft_term', help: 'Current Raft term', registers: [this.registry] });
   readonly commit = new Gauge({ name: 'synod_raft_commit_index', help: 'Raft commit index', registers: [this.registry] });
   readonly appliedIndex = new Gauge({ name: 'synod_raft_applied_index', help: 'Raft applied index', registers: [this.registry] });
+  /** Read when scraped: the whole process's figures (members sharing a process report the same). */
+  private readonly memory = new Gauge({
+    name: 'synod_process_memory_bytes',
+    help: 'Memory of the process running this member, by kind (process.memoryUsage(): rss, heapTotal, heapUsed, external, arrayBuffers)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+    collect() {
+      for (const [kind, bytes] of Object.entries(process.memoryUsage())) this.set({ kind }, bytes);
+    },
+  });
 
   applied(op: string, ok: boolean): void {
     this.appliedTotal.inc({ op, outcome: ok ? 'ok' : 'error' });

@@ -442,6 +442,11 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
     }
     const metrics = await (await fetch(`http://${endpointOf(leader())}/metrics`)).text();
     expect(metrics).toMatch(/^synod_role\{role="leader"\} 1$/m);
+    // The member process's own memory, read at the scrape: a resident set of some MB, a heap within it.
+    const memory = (kind: string): number => Number(new RegExp(`^synod_process_memory_bytes\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(memory('rss')).toBeGreaterThan(10_000_000);
+    expect(memory('heapUsed')).toBeGreaterThan(1_000_000);
+    expect(memory('heapUsed')).toBeLessThan(memory('rss'));
     const members = await client.members();
     expect(members.map((m) => m.name).sort()).toEqual(cluster.members.map((m) => m.name).sort());
     expect(members.every((m) => m.peerUrl.startsWith('ws://127.0.0.1:') && !m.learner)).toBe(true);
