@@ -3,9 +3,11 @@
 // with a signal; every wait is bounded.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '../e2e/harness.ts';
+import { ProcessCluster, waitFor } from '../e2e/harness.ts';
 
 export const synodctlBin = fileURLToPath(new URL('../../dist/cli/synodctl.js', import.meta.url));
 export const synodBin = fileURLToPath(new URL('../../dist/cli/synod.js', import.meta.url));
@@ -144,4 +146,16 @@ export async function watchRequests(endpoints: readonly string[]): Promise<numbe
 /** Waits until the members have received at least `count` watch requests in all. */
 export async function waitForWatchRequests(endpoints: readonly string[], count: number): Promise<void> {
   await waitFor(`${count} watch requests`, async () => (await watchRequests(endpoints)) >= count || undefined, 15_000);
+}
+
+/** A 3-member ensemble and a temp folder for one test file (after checking the binaries are built). */
+export async function startCliEnsemble(dirPrefix: string): Promise<{ cluster: ProcessCluster; endpoints: string[]; dir: string }> {
+  requireBuilt();
+  const cluster = await ProcessCluster.start({ size: 3 });
+  return { cluster, endpoints: cluster.endpoints, dir: mkdtempSync(join(tmpdir(), dirPrefix)) };
+}
+
+export async function stopCliEnsemble(cluster: ProcessCluster | undefined, dir: string | undefined): Promise<void> {
+  await cluster?.stop();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 }

@@ -4,15 +4,14 @@
 // cluster, a timeout and a cluster without a leader.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitStatuses } from '../../cli/ctl/errors.ts';
 import { buildProgram } from '../../cli/ctl/program.ts';
 import { freePorts, ProcessCluster, waitFor } from '../e2e/harness.ts';
-import { background, ctl, ctlJson, requireBuilt, run, synodBin, synodctlBin } from './cli.ts';
+import { background, ctl, ctlJson, run, startCliEnsemble, stopCliEnsemble, synodBin, synodctlBin } from './cli.ts';
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -22,16 +21,9 @@ describe('synod and synodctl: the cluster', () => {
   let dir: string;
 
   beforeAll(async () => {
-    requireBuilt();
-    cluster = await ProcessCluster.start({ size: 3 });
-    endpoints = cluster.endpoints;
-    dir = mkdtempSync(join(tmpdir(), 'synodctl-cluster-'));
+    ({ cluster, endpoints, dir } = await startCliEnsemble('synodctl-cluster-'));
   });
-
-  afterAll(async () => {
-    await cluster?.stop();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopCliEnsemble(cluster, dir));
 
   it('prints versions', async () => {
     expect(await run(synodBin, ['version'])).toMatchObject({ status: 0, stdout: `synod ${packageVersion}\n` });

@@ -3,13 +3,12 @@
 // and exit statuses.
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitStatuses } from '../../cli/ctl/errors.ts';
 import { freePorts, ProcessCluster } from '../e2e/harness.ts';
-import { background, ctl, ctlBackground, ctlJson, requireBuilt, synodBin, waitForWatchRequests, watchRequests } from './cli.ts';
+import { background, ctl, ctlBackground, ctlJson, startCliEnsemble, stopCliEnsemble, synodBin, waitForWatchRequests, watchRequests } from './cli.ts';
 
 const statKeys = ['createRevision', 'modRevision', 'version', 'cversion', 'ephemeralOwner', 'numChildren', 'dataLength', 'mode', 'sequential', 'ttlMs', 'ctimeMs', 'mtimeMs'].sort();
 
@@ -19,16 +18,9 @@ describe('synodctl: the tree, transactions, watches and snapshots', () => {
   let dir: string;
 
   beforeAll(async () => {
-    requireBuilt();
-    cluster = await ProcessCluster.start({ size: 3 });
-    endpoints = cluster.endpoints;
-    dir = mkdtempSync(join(tmpdir(), 'synodctl-test-'));
+    ({ cluster, endpoints, dir } = await startCliEnsemble('synodctl-test-'));
   });
-
-  afterAll(async () => {
-    await cluster?.stop();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopCliEnsemble(cluster, dir));
 
   it('puts, gets and stats a node, in simple and JSON form', async () => {
     expect(await ctl(endpoints, ['put', '/app/config', 'mode=blue'])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^created \/app\/config \(revision \d+\)\n$/) });
