@@ -93,3 +93,66 @@ export class ProcessEnsemble {
     }
   }
 }
+
+/**
+ * The part of a driver that manages its ensemble: kill, restart, pids, stop, and the leader and health as each
+ * member reports its view. A driver starts `ensemble` and says how to ask a member for its view.
+ */
+export abstract class EnsembleDriver<View> {
+  abstract readonly system: string;
+  protected ensemble: ProcessEnsemble | null = null;
+  protected clientPorts: number[] = [];
+  /** How often waitHealthy asks the members. */
+  protected readonly healthPollMs: number = 50;
+
+  /** Member `index`'s view of the ensemble, or null when it does not answer (or knows no leader). */
+  protected abstract view(index: number): Promise<View | null>;
+  /** Whether the member with this view says it leads. */
+  protected abstract leads(view: View): boolean;
+  /** Whether the views, one per member and all answered, agree on one leader. */
+  protected abstract agree(views: readonly View[]): boolean;
+
+  private views(): Promise<Array<View | null>> {
+    return Promise.all(this.clientPorts.map((_, i) => this.view(i)));
+  }
+
+  async leader(): Promise<number | null> {
+    const leader = (await this.views()).findIndex((view) => view !== null && this.leads(view));
+    return leader >= 0 ? leader : null;
+  }
+
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    await waitFor(
+      `every ${this.system} member to serve and agree on a leader`,
+      async () => {
+        const views = await this.views();
+        return views.every((view) => view !== null) && this.agree(views as View[]);
+      },
+      timeoutMs,
+      this.healthPollMs,
+    );
+  }
+
+  async killMember(index: number): Promise<void> {
+    await this.requireEnsemble().kill(index);
+  }
+
+  async restartMember(index: number): Promise<void> {
+    await this.requireEnsemble().launch(index);
+  }
+
+  memberPids(): ReadonlyArray<number | null> {
+    return this.requireEnsemble().pids();
+  }
+
+  async stop(): Promise<void> {
+    const ensemble = this.ensemble;
+    this.ensemble = null;
+    await ensemble?.destroy();
+  }
+
+  private requireEnsemble(): ProcessEnsemble {
+    if (this.ensemble === null) throw new Error(`the ${this.system} ensemble is not running`);
+    return this.ensemble;
+  }
+}

@@ -5,17 +5,15 @@
 
 import { Etcd3, SortOrder, SortTarget, type Lease } from 'etcd3';
 import type { BenchClient, ClientSpec, ClientTarget, Driver, EnsembleSettings, HeldLock, ReadMode, Unwatch } from '../driver.ts';
-import { ensembleSize, ProcessEnsemble } from '../ensemble.ts';
+import { EnsembleDriver, ensembleSize, ProcessEnsemble } from '../ensemble.ts';
 import { ensureDebianPackages, etcdPackages } from '../install.ts';
-import { freePorts, run, waitFor } from '../processes.ts';
+import { freePorts, run } from '../processes.ts';
 
 const etcdBinary = '/usr/bin/etcd';
 const clusterToken = 'synod-bench';
 
-export class EtcdDriver implements Driver {
+export class EtcdDriver extends EnsembleDriver<{ self: string; leader: string }> implements Driver {
   readonly system = 'etcd';
-  private ensemble: ProcessEnsemble | null = null;
-  private clientPorts: number[] = [];
   private peerPorts: number[] = [];
   private version = 'unknown';
 
@@ -45,12 +43,6 @@ export class EtcdDriver implements Driver {
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
       '--initial-cluster', cluster, '--initial-cluster-token', clusterToken, '--initial-cluster-state', 'new',
     ];
-  }
-
-  async stop(): Promise<void> {
-    const ensemble = this.ensemble;
-    this.ensemble = null;
-    await ensemble?.destroy();
   }
 
   describe(): EnsembleSettings {
@@ -91,7 +83,7 @@ export class EtcdDriver implements Driver {
   }
 
   /** Each member's view: its own id and the leader's id (strings: uint64). */
-  private async memberStatus(index: number): Promise<{ self: string; leader: string } | null> {
+  protected async view(index: number): Promise<{ self: string; leader: string } | null> {
     const status = await this.fetchJson(index, '/v3/maintenance/status', 'POST');
     const header = status?.['header'] as { member_id?: string } | undefined;
     const leader = status?.['leader'];
@@ -99,40 +91,12 @@ export class EtcdDriver implements Driver {
     return { self: header.member_id, leader };
   }
 
-  async leader(): Promise<number | null> {
-    const statuses = await Promise.all(this.clientPorts.map((_, i) => this.memberStatus(i)));
-    const leader = statuses.findIndex((s) => s !== null && s.self === s.leader);
-    return leader >= 0 ? leader : null;
+  protected leads(view: { self: string; leader: string }): boolean {
+    return view.self === view.leader;
   }
 
-  async killMember(index: number): Promise<void> {
-    await this.requireEnsemble().kill(index);
-  }
-
-  async restartMember(index: number): Promise<void> {
-    await this.requireEnsemble().launch(index);
-  }
-
-  async waitHealthy(timeoutMs: number): Promise<void> {
-    await waitFor(
-      'every etcd member to agree on a leader',
-      async () => {
-        const statuses = await Promise.all(this.clientPorts.map((_, i) => this.memberStatus(i)));
-        if (statuses.some((s) => s === null)) return false;
-        return new Set(statuses.map((s) => s!.leader)).size === 1;
-      },
-      timeoutMs,
-      50,
-    );
-  }
-
-  memberPids(): ReadonlyArray<number | null> {
-    return this.requireEnsemble().pids();
-  }
-
-  private requireEnsemble(): ProcessEnsemble {
-    if (this.ensemble === null) throw new Error('the etcd ensemble is not running');
-    return this.ensemble;
+  protected agree(views: ReadonlyArray<{ leader: string }>): boolean {
+    return new Set(views.map((view) => view.leader)).size === 1;
   }
 }
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, ExistsError, NotFoundError, type Client, type WatchStream } from '../../../sdk/index.ts';
 import { memberDefaults } from '../../../server/runtime/config.ts';
 import type { BenchClient, ClientSpec, ClientTarget, Driver, EnsembleSettings, HeldLock, ReadMode, Unwatch } from '../driver.ts';
-import { ensembleSize, ProcessEnsemble } from '../ensemble.ts';
+import { EnsembleDriver, ensembleSize, ProcessEnsemble } from '../ensemble.ts';
 import { freePorts, waitFor } from '../processes.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -33,10 +33,8 @@ interface MemberStatus {
   readonly term: number;
 }
 
-export class SynodDriver implements Driver {
+export class SynodDriver extends EnsembleDriver<MemberStatus> implements Driver {
   readonly system = 'synod';
-  private ensemble: ProcessEnsemble | null = null;
-  private clientPorts: number[] = [];
   private peerPorts: number[] = [];
 
   async start(): Promise<void> {
@@ -59,12 +57,6 @@ export class SynodDriver implements Driver {
     });
     await this.ensemble.startAll();
     await this.waitHealthy(30_000);
-  }
-
-  async stop(): Promise<void> {
-    const ensemble = this.ensemble;
-    this.ensemble = null;
-    await ensemble?.destroy();
   }
 
   describe(): EnsembleSettings {
@@ -102,41 +94,17 @@ export class SynodDriver implements Driver {
     }
   }
 
-  async leader(): Promise<number | null> {
-    const statuses = await Promise.all(this.clientPorts.map((_, i) => this.status(i)));
-    const leader = statuses.findIndex((s) => s?.role === 'leader');
-    return leader >= 0 ? leader : null;
+  protected view(index: number): Promise<MemberStatus | null> {
+    return this.status(index);
   }
 
-  async killMember(index: number): Promise<void> {
-    await this.requireEnsemble().kill(index);
+  protected leads(status: MemberStatus): boolean {
+    return status.role === 'leader';
   }
 
-  async restartMember(index: number): Promise<void> {
-    await this.requireEnsemble().launch(index);
-  }
-
-  async waitHealthy(timeoutMs: number): Promise<void> {
-    await waitFor(
-      'every Synod member to agree on a leader',
-      async () => {
-        const statuses = await Promise.all(this.clientPorts.map((_, i) => this.status(i)));
-        if (statuses.some((s) => s === null)) return false;
-        const leaders = new Set(statuses.map((s) => s!.leader));
-        return leaders.size === 1 && !leaders.has(null);
-      },
-      timeoutMs,
-      50,
-    );
-  }
-
-  memberPids(): ReadonlyArray<number | null> {
-    return this.requireEnsemble().pids();
-  }
-
-  private requireEnsemble(): ProcessEnsemble {
-    if (this.ensemble === null) throw new Error('the Synod ensemble is not running');
-    return this.ensemble;
+  protected agree(statuses: readonly MemberStatus[]): boolean {
+    const leaders = new Set(statuses.map((s) => s.leader));
+    return leaders.size === 1 && !leaders.has(null);
   }
 }
 

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import zookeeper from 'node-zookeeper-client';
 import type { Client, Event, Stat } from 'node-zookeeper-client';
 import type { BenchClient, ClientSpec, ClientTarget, Driver, EnsembleSettings, HeldLock, ReadMode, Unwatch } from '../driver.ts';
-import { ensembleSize, ProcessEnsemble } from '../ensemble.ts';
+import { EnsembleDriver, ensembleSize, ProcessEnsemble } from '../ensemble.ts';
 import { ensureDebianPackages, zookeeperPackages } from '../install.ts';
-import { freePorts, registerForCleanup, removeTempDir, run, waitFor, withTimeout } from '../processes.ts';
+import { freePorts, registerForCleanup, removeTempDir, run, withTimeout } from '../processes.ts';
 import { zookeeperSync } from './zookeeper-sync.ts';
 
 const { createClient, CreateMode, Event: ZkEvent, Exception } = zookeeper;
@@ -25,10 +25,9 @@ const classPath = '/etc/zookeeper/conf:/usr/share/java/zookeeper.jar';
 /** Debian's zoo.cfg, as shipped (the rest are ZooKeeper's defaults). */
 const debianZooCfg = { tickTime: 2000, initLimit: 10, syncLimit: 5 } as const;
 
-export class ZookeeperDriver implements Driver {
+export class ZookeeperDriver extends EnsembleDriver<'leader' | 'follower'> implements Driver {
   readonly system = 'zookeeper';
-  private ensemble: ProcessEnsemble | null = null;
-  private clientPorts: number[] = [];
+  protected override readonly healthPollMs = 100;
   private quorumPorts: number[] = [];
   private electionPorts: number[] = [];
   private adminPorts: number[] = [];
@@ -110,11 +109,9 @@ export class ZookeeperDriver implements Driver {
     }
   }
 
-  async stop(): Promise<void> {
-    const ensemble = this.ensemble;
-    this.ensemble = null;
+  override async stop(): Promise<void> {
     try {
-      await ensemble?.destroy();
+      await super.stop();
     } finally {
       for (const file of this.perfFiles) removeTempDir(file);
       this.perfFiles.clear();
@@ -155,45 +152,19 @@ export class ZookeeperDriver implements Driver {
     return openZookeeperClient(this.clientSpec(), target);
   }
 
-  private async mode(index: number): Promise<'leader' | 'follower' | null> {
+  /** The member's mode (null: it does not serve, as while it looks for a leader). */
+  protected async view(index: number): Promise<'leader' | 'follower' | null> {
     const answer = await fourLetterWord(this.clientPorts[index]!, 'srvr');
     const mode = answer === null ? null : /^Mode: (\w+)/m.exec(answer)?.[1];
     return mode === 'leader' || mode === 'follower' ? mode : null;
   }
 
-  async leader(): Promise<number | null> {
-    const modes = await Promise.all(this.clientPorts.map((_, i) => this.mode(i)));
-    const leader = modes.indexOf('leader');
-    return leader >= 0 ? leader : null;
+  protected leads(mode: 'leader' | 'follower'): boolean {
+    return mode === 'leader';
   }
 
-  async killMember(index: number): Promise<void> {
-    await this.requireEnsemble().kill(index);
-  }
-
-  async restartMember(index: number): Promise<void> {
-    await this.requireEnsemble().launch(index);
-  }
-
-  async waitHealthy(timeoutMs: number): Promise<void> {
-    await waitFor(
-      'every ZooKeeper member to serve, with one leader',
-      async () => {
-        const modes = await Promise.all(this.clientPorts.map((_, i) => this.mode(i)));
-        return modes.every((m) => m !== null) && modes.filter((m) => m === 'leader').length === 1;
-      },
-      timeoutMs,
-      100,
-    );
-  }
-
-  memberPids(): ReadonlyArray<number | null> {
-    return this.requireEnsemble().pids();
-  }
-
-  private requireEnsemble(): ProcessEnsemble {
-    if (this.ensemble === null) throw new Error('the ZooKeeper ensemble is not running');
-    return this.ensemble;
+  protected agree(modes: ReadonlyArray<'leader' | 'follower'>): boolean {
+    return modes.filter((mode) => mode === 'leader').length === 1;
   }
 }
 
