@@ -22,7 +22,7 @@ export interface AppHooks {
   onApplied(index: LogIndex, command: Command, applied: ApplyResult): void;
   onRegistryChange(): void;
   onRestore(): void;
-  onConfChange(change: ConfChange): void;
+  onConfChange(change: ConfChange, index: LogIndex): void;
   onRoleChange(role: Role, leader: NodeId | null): void;
   /** Planted bug (tests only): entries apply at this member's clock, not their proposer's stamp. */
   readonly localTimeMs?: () => number;
@@ -82,8 +82,8 @@ export class ReplicatedApp implements Application {
     return encodeFrame({ format: snapshotFormat, machine: snapshot(this.machine), members: [...this.members] });
   }
 
-  onConfChange(change: ConfChange): void {
-    this.hooks.onConfChange(change);
+  onConfChange(change: ConfChange, index: LogIndex): void {
+    this.hooks.onConfChange(change, index);
   }
 
   onRoleChange(role: Role, leader: NodeId | null): void {

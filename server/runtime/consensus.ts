@@ -20,8 +20,8 @@ export interface Application {
   restore(data: Uint8Array, index: LogIndex): void;
   /** The whole state, for a snapshot at the last applied index. */
   snapshot(): Uint8Array;
-  /** Membership entries, after the core applied them. */
-  onConfChange(change: ConfChange): void;
+  /** Membership entries (at their log index), after the core applied them. */
+  onConfChange(change: ConfChange, index: LogIndex): void;
   onRoleChange(role: Role, leader: NodeId | null): void;
 }
 
@@ -312,7 +312,7 @@ export class Consensus {
       this.applyCommitted(ready);
     }
     this.raw.advance(ready);
-    for (const entry of ready.committedEntries) if (entry.kind === 'config') this.options.app.onConfChange(entry.change);
+    for (const entry of ready.committedEntries) if (entry.kind === 'config') this.options.app.onConfChange(entry.change, entry.index);
     this.serveReads();
     await this.maybeSnapshot();
   }

@@ -119,7 +119,7 @@ export class Member {
           this.hub.resetAll('the member installed a snapshot; resume the watch');
           this.revisions.applied();
         },
-        onConfChange: (change) => this.onConfChange(change),
+        onConfChange: (change, index) => this.onConfChange(change, index),
         onRoleChange: (role, leader) => this.onRoleChange(role, leader),
         ...(deps.plantedBugs?.applyAtLocalTime === true ? { localTimeMs: () => this.wallTimeMs() } : {}),
       },
@@ -235,11 +235,11 @@ export class Member {
     else if (role !== 'leader' && this.keeper.isLeading) this.keeper.stepDown();
   }
 
-  private onConfChange(change: ConfChange): void {
+  private onConfChange(change: ConfChange, index: LogIndex): void {
     this.connectPeers();
     if (change.type === 'removeNode' && change.node !== this.config.name) {
-      this.removedPeers.add(change.node);
-      this.peers.send(change.node, { kind: 'removed' });
+      this.removedPeers.set(change.node, index);
+      this.peers.send(change.node, { kind: 'removed', index });
     } else if (change.type !== 'removeNode') this.removedPeers.delete(change.node);
     if (change.type === 'removeNode' && change.node === this.config.name) this.retire();
   }
@@ -248,10 +248,11 @@ export class Member {
   /** Members known to have applied this member's removal (each tells it so). */
   private readonly removalAppliedBy = new Set<string>();
   /**
-   * Members whose removal this one applied. One that still speaks (it missed the entry: the leader stops
-   * replicating to it once the removal commits, and the first notice can be lost) is told again.
+   * Members whose removal this one applied, with the removal's log index. One that still speaks (it missed the
+   * entry: the leader stops replicating to it once the removal commits, and the first notice can be lost) is
+   * told again.
    */
-  private readonly removedPeers = new Set<string>();
+  private readonly removedPeers = new Map<string, LogIndex>();
 
   /**
    * A removed member stops once a majority of the new configuration has applied its removal. Before that, the
@@ -274,8 +275,11 @@ export class Member {
         case 'raft':
           // A peer speaks only for itself; a malformed message is dropped, never stepped.
           if (isRaftMessage(item.message) && item.message.from === from && item.message.to === this.config.name) {
-            if (this.removedPeers.has(from)) this.peers.send(from, { kind: 'removed' });
-            else this.consensus.step(item.message);
+            // Stepped either way: the sender may have been added again since (this member has not applied that
+            // yet, and learns it from the sender if it leads).
+            const removedAt = this.removedPeers.get(from);
+            if (removedAt !== undefined) this.peers.send(from, { kind: 'removed', index: removedAt });
+            this.consensus.step(item.message);
           }
           break;
         case 'keepAlive':
@@ -284,11 +288,17 @@ export class Member {
         case 'keepAliveAck':
           this.keepAlives.onAck(Number(item.request), item.leaseIds, item.ttls);
           break;
-        case 'removed':
+        case 'removed': {
           // Only a member that applied the removal says so: it committed, whether or not this one has it yet.
+          // A member that applied past it and is still in its configuration was added again since (under the
+          // same name): the notice is stale.
+          const { voters, learners } = this.consensus.status().confState;
+          const self = nodeId(this.config.name);
+          if ((voters.includes(self) || learners.includes(self)) && this.consensus.applied >= Number(item.index)) break;
           this.removalAppliedBy.add(from);
           this.retire();
           break;
+        }
       }
     }
   }

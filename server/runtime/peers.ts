@@ -11,7 +11,8 @@ export type PeerItem =
   | { readonly kind: 'raft'; readonly message: Message }
   | { readonly kind: 'keepAlive'; readonly request: number; readonly leaseIds: readonly number[] }
   | { readonly kind: 'keepAliveAck'; readonly request: number; readonly leaseIds: readonly number[]; readonly ttls: readonly (number | null)[] }
-  | { readonly kind: 'removed' };
+  /** The sender applied the removal of the receiver, entry `index` of the log. */
+  | { readonly kind: 'removed'; readonly index: number };
 
 export interface PeerReceiver<Item> {
   /** The items of one frame from an authenticated peer, in the order sent. */
