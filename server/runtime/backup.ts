@@ -15,7 +15,6 @@ import { withMembers, type ReplicatedApp } from './app.ts';
 export const backupFormat = 'synod.backup';
 export const backupVersion = 1;
 
-
 /** A backup that cannot be used (`corrupt`), or a data directory that is not empty (`exists`). */
 export class BackupError extends Error {
   override readonly name = 'BackupError';
