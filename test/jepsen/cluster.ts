@@ -202,7 +202,14 @@ export class JepsenCluster {
   }
 
   /** A new member with a fresh name and data, joined as a learner and promoted (the caller drives the API). */
-  async prepareJoiner(): Promise<JepsenMember> {
+  /** A new member, or a removed one to add again under its name (its data wiped, as a fresh machine's). */
+  async prepareJoiner(again?: JepsenMember): Promise<JepsenMember> {
+    if (again !== undefined) {
+      if (again.inCluster || again.process !== null) throw new Error(`${again.name} is not a stopped, removed member`);
+      rmSync(again.dataDir, { recursive: true, force: true });
+      again.output = '';
+      return again;
+    }
     const member = await this.newMember();
     member.inCluster = false;
     return member;

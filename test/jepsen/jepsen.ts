@@ -261,12 +261,17 @@ class JepsenRun {
     }
   }
 
-  /** Adds a fresh member (learner, then voter) and removes another, through the API, as an operator would. */
+  /**
+   * Adds a member (learner, then voter) and removes another, through the API, as an operator would. Half the
+   * time the one added is one removed earlier, under its old name with fresh data.
+   */
   private async replaceMember(admin: Client): Promise<boolean> {
     const cluster = this.cluster;
     if (cluster.members.filter((m) => m.inCluster).length > this.options.size) return false;
-    const joiner = await cluster.prepareJoiner();
-    this.log(`${this.clock()} add ${joiner.name} as a learner`);
+    const removed = cluster.members.filter((m) => !m.inCluster && m.process === null);
+    const again = this.random.float() < 0.5 ? this.pick(removed) : undefined;
+    const joiner = await cluster.prepareJoiner(again);
+    this.log(`${this.clock()} add ${joiner.name}${again !== undefined ? ' again' : ''} as a learner`);
     // Each change is resent through the faults, as an operator would: a resent add that finds the member
     // added, or a resent removal that finds it gone, had succeeded the first time.
     await untilDone(() => admin.addMember(joiner.name, `127.0.0.1:${joiner.proxy.port}`, `127.0.0.1:${joiner.clientPort}`, { retry: true }), 'exists');
