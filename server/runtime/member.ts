@@ -244,7 +244,6 @@ export class Member {
     if (change.type === 'removeNode' && change.node === this.config.name) this.retire();
   }
 
-  private retiring = false;
   /** Members known to have applied this member's removal (each tells it so). */
   private readonly removalAppliedBy = new Set<string>();
   /**
@@ -261,8 +260,7 @@ export class Member {
    * again. Those notices can be lost, so it stops after twenty election timeouts in any case.
    */
   private retire(): void {
-    if (!this.retiring) {
-      this.retiring = true;
+    if (!this.timers.has('retire')) {
       this.timers.set('retire', this.clock.setTimeout(() => void this.shutdown(null), 20 * this.config.electionTicks * this.config.tickMs));
     }
     const voters = this.consensus.status().confState.voters;

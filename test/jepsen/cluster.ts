@@ -201,8 +201,10 @@ export class JepsenCluster {
     for (const member of this.members) member.proxy.healAll();
   }
 
-  /** A new member with a fresh name and data, joined as a learner and promoted (the caller drives the API). */
-  /** A new member, or a removed one to add again under its name (its data wiped, as a fresh machine's). */
+  /**
+   * A member to join as a learner and promote (the caller drives the API): a new one with a fresh name and
+   * data, or `again`, a removed one added back under its name with its data wiped, as a fresh machine's.
+   */
   async prepareJoiner(again?: JepsenMember): Promise<JepsenMember> {
     if (again !== undefined) {
       if (again.inCluster || again.process !== null) throw new Error(`${again.name} is not a stopped, removed member`);
@@ -222,12 +224,16 @@ export class JepsenCluster {
 
   /**
    * A removed member stops by itself once most of the others applied its removal; it is killed here if it
-   * has not within 30 s (or was paused).
+   * has not within 30 s (or was paused). Returns false when it had to be killed.
    */
-  async retire(member: JepsenMember): Promise<void> {
+  async retire(member: JepsenMember): Promise<boolean> {
     member.inCluster = false;
-    await waitFor(`${member.name} to stop after its removal`, () => member.process === null || member.paused || undefined, 30_000).catch(() => {});
+    const stopped = await waitFor(`${member.name} to stop after its removal`, () => member.process === null || member.paused || undefined, 30_000).then(
+      () => true,
+      () => false,
+    );
     await this.kill(member);
+    return stopped;
   }
 
   /** Ends every process and removes every file. */

@@ -282,7 +282,7 @@ class JepsenRun {
     if (victim === undefined) return true;
     this.log(`${this.clock()} ${joiner.name} promoted; remove ${victim.name}`);
     await untilDone(() => admin.removeMember(victim.name, { retry: true }), 'not_found');
-    await cluster.retire(victim);
+    if (!(await cluster.retire(victim))) this.log(`${this.clock()} ${victim.name} did not stop by itself within 30 s of its removal: killed`);
     return true;
   }
 

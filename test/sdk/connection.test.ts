@@ -10,11 +10,10 @@ import type { Request, Response } from '../../sdk/protocol/messages.ts';
 
 /**
  * Members that answer each request with `answer(endpoint, request)`, drop the connection unanswered ('die') or
- * never answer ('hold'); records what each endpoint received.
+ * never answer ('hold'); records every request with the endpoint that received it.
  */
 function scriptedMembers(answer: (endpoint: string, request: Request) => Response | 'die' | 'hold') {
-  const received: Array<{ endpoint: string; op: string }> = [];
-  const requests: Request[] = [];
+  const received: Array<{ endpoint: string; request: Request }> = [];
   const connect = (url: string, events: SocketEvents) => {
     const endpoint = url.replace(/^ws:\/\//, '').replace(/\/v1\/ws$/, '');
     let open = true;
@@ -27,8 +26,7 @@ function scriptedMembers(answer: (endpoint: string, request: Request) => Respons
     return {
       send: (frame: Uint8Array) => {
         for (const request of decodeFrame(frame) as Request[]) {
-          received.push({ endpoint, op: request.op });
-          requests.push(request);
+          received.push({ endpoint, request });
           const response = answer(endpoint, request);
           if (response === 'die') close();
           else if (response !== 'hold') setImmediate(() => open && events.onMessage(encodeFrame([response])));
@@ -38,10 +36,13 @@ function scriptedMembers(answer: (endpoint: string, request: Request) => Respons
       close,
     };
   };
-  return { received, requests, deps: { ...systemDeps, connect } };
+  const ops = (): Array<{ endpoint: string; op: string }> => received.map(({ endpoint, request }) => ({ endpoint, op: request.op }));
+  const requests = (): Request[] => received.map(({ request }) => request);
+  return { ops, requests, deps: { ...systemDeps, connect } };
 }
 
-function connection(deps: typeof systemDeps, leaderOf: (endpoint: string) => string | null): Connection {
+/** A connection to member a:1, which names no leader when it opens. */
+function connection(deps: typeof systemDeps): Connection {
   return new Connection({
     endpoints: ['a:1'],
     requestTimeoutMs: 2_000,
@@ -51,7 +52,7 @@ function connection(deps: typeof systemDeps, leaderOf: (endpoint: string) => str
     stallTimeoutMs: 1_000,
     preferLeader: true,
     deps,
-    onConnect: (endpoint) => Promise.resolve({ leaderEndpoint: leaderOf(endpoint) }),
+    onConnect: () => Promise.resolve({ leaderEndpoint: null }),
     onPush: () => {},
     onDisconnect: () => {},
     needsLiveness: () => false,
@@ -64,27 +65,27 @@ describe('connection', () => {
   it('carries a request not to be repeated to the leader after a no_leader answer that named it, instead of failing it', async () => {
     // Member a does not know the leader when the connection opens; by the time the request arrives it does,
     // and refuses with no_leader naming b. The connection moves to b, where the request succeeds.
-    const { received, deps } = scriptedMembers((endpoint, request): Response =>
+    const { ops, deps } = scriptedMembers((endpoint, request): Response =>
       endpoint === 'a:1'
         ? { id: request.id, ok: false, error: { code: 'no_leader', message: 'ask b', leader: 'b', leaderEndpoint: 'b:2' } }
         : { id: request.id, ok: true, header, result: { removed: 'n3' } },
     );
-    const conn = connection(deps, () => null);
+    const conn = connection(deps);
     try {
       const answer = await conn.call({ op: 'memberRemove', name: 'n3' }, { retry: false });
       expect(answer.result).toEqual({ removed: 'n3' });
-      expect(received).toEqual([{ endpoint: 'a:1', op: 'memberRemove' }, { endpoint: 'b:2', op: 'memberRemove' }]);
+      expect(ops()).toEqual([{ endpoint: 'a:1', op: 'memberRemove' }, { endpoint: 'b:2', op: 'memberRemove' }]);
     } finally {
       conn.close();
     }
   });
 
   it('fails a request not to be repeated whose connection closed while it was out, without sending it again', async () => {
-    const { received, deps } = scriptedMembers(() => 'die');
-    const conn = connection(deps, () => null);
+    const { ops, deps } = scriptedMembers(() => 'die');
+    const conn = connection(deps);
     try {
       await expect(conn.call({ op: 'memberRemove', name: 'n3' }, { retry: false })).rejects.toMatchObject({ code: 'unavailable' });
-      expect(received).toEqual([{ endpoint: 'a:1', op: 'memberRemove' }]);
+      expect(ops()).toEqual([{ endpoint: 'a:1', op: 'memberRemove' }]);
     } finally {
       conn.close();
     }
@@ -103,11 +104,12 @@ describe('connection', () => {
       const barrier = client.writeBarrier();
       // The barrier waits for the write still in flight: an acknowledgement mark past it would refuse it.
       await expect(slow).rejects.toMatchObject({ code: 'timeout' });
-      const sentBeforeSlowSettled = requests.length;
+      const sentBeforeSlowSettled = requests().length;
       await barrier;
-      expect(requests.findIndex((r) => r.op === 'txn')).toBeGreaterThanOrEqual(sentBeforeSlowSettled);
-      const creates = requests.flatMap((r) => (r.op === 'create' ? [r.sequence ?? 0] : []));
-      const txn = requests.find((r) => r.op === 'txn');
+      const sent = requests();
+      expect(sent.findIndex((r) => r.op === 'txn')).toBeGreaterThanOrEqual(sentBeforeSlowSettled);
+      const creates = sent.flatMap((r) => (r.op === 'create' ? [r.sequence ?? 0] : []));
+      const txn = sent.find((r) => r.op === 'txn');
       expect(txn).toMatchObject({ compares: [], success: [], failure: [] });
       expect(txn?.ack).toBeGreaterThan(Math.max(...creates));
       expect(txn?.ack).toBe(txn?.sequence);
