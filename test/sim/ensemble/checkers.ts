@@ -27,7 +27,8 @@ export class EnsembleViolation extends Error {
 }
 
 interface Applied {
-  readonly digest: string;
+  /** What the first member to apply the index did, encoded. */
+  readonly digest: Uint8Array;
   readonly member: string;
   readonly at: number;
 }
@@ -76,7 +77,7 @@ export class EnsembleCheckers {
 
   private onApplied(member: string, index: number, command: Command, applied: ApplyResult): void {
     this.stats.applied++;
-    const digest = Buffer.from(encodeFrame([applied.revision, applied.result, applied.events])).toString('base64');
+    const digest = encodeFrame([applied.revision, applied.result, applied.events]);
     const first = this.applied.get(index);
     if (first === undefined) {
       this.applied.set(index, { digest, member, at: this.now() });
@@ -84,7 +85,7 @@ export class EnsembleCheckers {
       if (applied.result.ok && applied.result.op === 'leaseExpire') {
         for (const id of applied.result.expired) if (!this.expiredAt.has(id)) this.expiredAt.set(id, this.now());
       }
-    } else if (this.enabled.has('agreement') && first.digest !== digest) {
+    } else if (this.enabled.has('agreement') && Buffer.compare(first.digest, digest) !== 0) {
       this.fail('agreement', `log index ${index} (${command.op}) did one thing on ${first.member} and another on ${member}`);
     }
     // Each command that changes the tree moves the revision by exactly one (a replayed retry changes nothing).
