@@ -59,8 +59,11 @@ export async function listSnapshots(disk: Disk, snapDir: string): Promise<Snapsh
   return found.sort((a, b) => b.index - a.index || b.term - a.term);
 }
 
-/** The bytes of a snapshot file, as the parts written in order (the data is not copied). */
-export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array[] {
+/** Data written (and checksummed) per write of a snapshot file: each a few ms of work for the member's thread. */
+const snapshotWriteBytes = 1024 * 1024;
+
+/** The start of a snapshot file, before its data. */
+function snapshotFileHead(snapshot: Snapshot): Uint8Array {
   const { index, term, confState } = snapshot.metadata;
   const meta = cbor.encode([index, term, confState.voters, confState.learners]);
   const head = new Uint8Array(headerBytes + meta.length);
@@ -70,9 +73,7 @@ export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array[] {
   view.setUint32(12, meta.length, true);
   view.setBigUint64(16, BigInt(snapshot.data.length), true);
   head.set(meta, headerBytes);
-  const trailer = new Uint8Array(trailerBytes);
-  new DataView(trailer.buffer).setUint32(0, crc32c(snapshot.data, crc32c(head)), true);
-  return [head, snapshot.data, trailer];
+  return head;
 }
 
 /** Decodes and verifies a whole snapshot file; `corrupt` (naming the file and offset) on any damage. */
@@ -138,11 +139,20 @@ export async function writeSnapshotFile(disk: Disk, snapDir: string, snapshot: S
   const file = await disk.open(tmp, 'create');
   try {
     await file.truncate(0);
-    let position = 0;
-    for (const part of encodeSnapshotFile(snapshot)) {
-      await file.write(part, position);
-      position += part.length;
+    // The data a slice at a time, the checksum as it goes: a large snapshot's writes go through the thread
+    // pool (see real-disk.ts), and the member's thread runs other work between the slices.
+    const head = snapshotFileHead(snapshot);
+    await file.write(head, 0);
+    let crc = crc32c(head);
+    const data = snapshot.data;
+    for (let at = 0; at < data.length; at += snapshotWriteBytes) {
+      const slice = data.subarray(at, at + snapshotWriteBytes);
+      crc = crc32c(slice, crc);
+      await file.write(slice, head.length + at);
     }
+    const trailer = new Uint8Array(trailerBytes);
+    new DataView(trailer.buffer).setUint32(0, crc, true);
+    await file.write(trailer, head.length + data.length);
     await file.datasync();
   } finally {
     await file.close();
