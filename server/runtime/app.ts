@@ -3,7 +3,7 @@
 
 import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
 import type { ConfChange, LogIndex, NodeId, Role } from '../raft/types.ts';
-import { restore, snapshot, StateMachine, type ApplyResult, type Command, type StateConfigInput } from '../state/index.ts';
+import { restore, runSteps, snapshotSteps, StateMachine, type ApplyResult, type Command, type StateConfigInput } from '../state/index.ts';
 import type { Application } from './consensus.ts';
 
 export interface MemberAddress {
@@ -29,6 +29,28 @@ export interface AppHooks {
 }
 
 const snapshotFormat = 'synod.member';
+/** Bytes of a snapshot copied per step (a few ms). */
+const copyBytesPerStep = 2 * 1024 * 1024;
+
+/** The head of a CBOR map of three entries, as cbor-x writes it (a 16-bit count). */
+const mapOfThree = new Uint8Array([0xb9, 0x00, 0x03]);
+
+/** The head of a CBOR byte string of `length` bytes (RFC 8949 §3.1, major type 2). */
+function byteStringHead(length: number): Uint8Array {
+  if (length < 24) return new Uint8Array([0x40 + length]);
+  if (length < 0x100) return new Uint8Array([0x58, length]);
+  if (length < 0x10000) return new Uint8Array([0x59, length >> 8, length & 0xff]);
+  const head = new Uint8Array(9);
+  const view = new DataView(head.buffer);
+  if (length < 2 ** 32) {
+    head[0] = 0x5a;
+    view.setUint32(1, length);
+    return head.subarray(0, 5);
+  }
+  head[0] = 0x5b;
+  view.setBigUint64(1, BigInt(length));
+  return head;
+}
 
 /** A member's snapshot (`ReplicatedApp.snapshot`) with its registry of members replaced: for seeding a new cluster. */
 export function withMembers(data: Uint8Array, members: ReadonlyMap<string, MemberAddress>): Uint8Array {
@@ -78,8 +100,36 @@ export class ReplicatedApp implements Application {
     this.hooks.onRestore();
   }
 
+  /** The whole state now, at once (a backup). */
   snapshot(): Uint8Array {
-    return encodeFrame({ format: snapshotFormat, machine: snapshot(this.machine), members: [...this.members] });
+    return runSteps(this.snapshotSteps());
+  }
+
+  /**
+   * The snapshot a step at a time (see Application.snapshotSteps). Its frame is what
+   * `encodeFrame({ format, machine, members })` would give, put together here around the machine's parts so
+   * that a state of hundreds of MB is allocated once and copied a slice per step.
+   */
+  *snapshotSteps(): Generator<void, Uint8Array> {
+    const members = [...this.members];
+    const parts = yield* snapshotSteps(this.machine);
+    const machineBytes = parts.reduce((total, part) => total + part.length, 0);
+    const head = [mapOfThree, encodeFrame('format'), encodeFrame(snapshotFormat), encodeFrame('machine'), byteStringHead(machineBytes)];
+    const tail = [encodeFrame('members'), encodeFrame(members)];
+    const all = [...head, ...parts, ...tail];
+    const out = Buffer.allocUnsafe(all.reduce((total, part) => total + part.length, 0));
+    let offset = 0;
+    let sinceYield = 0;
+    for (const part of all) {
+      out.set(part, offset);
+      offset += part.length;
+      sinceYield += part.length;
+      if (sinceYield >= copyBytesPerStep) {
+        sinceYield = 0;
+        yield;
+      }
+    }
+    return out;
   }
 
   onConfChange(change: ConfChange, index: LogIndex): void {

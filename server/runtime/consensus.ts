@@ -3,7 +3,7 @@
 
 import { RawNode } from '../raft/raw-node.ts';
 import type { RaftConfigInput } from '../raft/config.ts';
-import type { ConfChange, Entry, LogIndex, Message, NodeId, Ready, Role } from '../raft/types.ts';
+import type { ConfChange, ConfState, Entry, LogIndex, Message, NodeId, Ready, Role } from '../raft/types.ts';
 import type { DurableLog as StorageLog } from '../storage/index.ts';
 import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
 import type { Clock, TimerHandle } from './deps.ts';
@@ -18,8 +18,11 @@ export interface Application {
   apply(index: LogIndex, command: unknown): unknown;
   /** Replaces the whole state (a snapshot from the leader, or recovery). */
   restore(data: Uint8Array, index: LogIndex): void;
-  /** The whole state, for a snapshot at the last applied index. */
-  snapshot(): Uint8Array;
+  /**
+   * The whole state at the last applied index, a part per step (see state/snapshot.ts's snapshotSteps):
+   * nothing is applied until the generator is done.
+   */
+  snapshotSteps(): Generator<void, Uint8Array>;
   /** Membership entries (at their log index), after the core applied them. */
   onConfChange(change: ConfChange, index: LogIndex): void;
   onRoleChange(role: Role, leader: NodeId | null): void;
@@ -32,12 +35,32 @@ export interface ConsensusOptions {
   readonly tickMs: number;
   readonly send: (message: Message) => void;
   readonly app: Application;
-  /** Take a snapshot and compact after this many applied entries. */
+  /**
+   * Take a snapshot and compact after this many applied entries (plus up to a quarter more, drawn at random
+   * each time, so the members of an ensemble do not all pause their applies at once).
+   */
   readonly snapshotEntries: number;
   readonly proposalTimeoutMs: number;
   /** Planted bug (tests only): vote answers leave before the vote is persisted. */
   readonly sendVoteBeforePersist?: boolean;
 }
+
+/**
+ * The state being read a step per turn of the event loop (a snapshot, a backup), so a member with a large
+ * state goes on exchanging messages with its peers (a leader blocked for seconds would be voted out). Entries
+ * committed meanwhile wait in `deferred`, since the state must not change until the capture is whole.
+ */
+interface Capture {
+  readonly steps: Generator<void, unknown>;
+  result: { readonly value: unknown } | null;
+  /** With the result, between Readies. */
+  readonly done: (value: unknown) => void;
+  /** The capture could not finish: the member stopped, or a snapshot from the leader replaced the state. */
+  readonly fail: (error: Error) => void;
+}
+
+/** Held-back entries applied per turn once a capture is whole. */
+const deferredPerTurn = 250;
 
 interface Waiter {
   resolve(value: unknown): void;
@@ -77,6 +100,15 @@ export class Consensus {
   private tickTimer: TimerHandle | null = null;
   private stopped = false;
   private lastSnapshotIndex: number;
+  /** Applied entries between snapshots, this time (see ConsensusOptions.snapshotEntries). */
+  private snapshotEvery: number;
+  private capture: Capture | null = null;
+  /** Captures asked for (backups), started one at a time between Readies. */
+  private captureRequests: Capture[] = [];
+  /** Committed entries waiting for the capture to finish; the core counts them applied already. */
+  private deferred: Entry[] = [];
+  /** The newest snapshot's save, until done: no capture starts before it is. */
+  private snapshotSaving: Promise<void> | null = null;
   private fatal: Error | null = null;
   private persistedTerm: number;
   private persistedVote: NodeId | null;
@@ -93,6 +125,7 @@ export class Consensus {
     this.persistedVote = hardState.vote;
     const snapshot = options.log.storage.snapshot();
     this.lastSnapshotIndex = snapshot.metadata.index;
+    this.snapshotEvery = this.nextSnapshotEvery();
     this.applied = snapshot.metadata.index;
     if (snapshot.metadata.index > 0) options.app.restore(snapshot.data, snapshot.metadata.index);
   }
@@ -109,6 +142,8 @@ export class Consensus {
 
   stop(): void {
     this.stopped = true;
+    this.cancelCaptures(new RuntimeError('unavailable', 'the member is stopping'));
+    this.deferred = [];
     if (this.tickTimer !== null) this.options.clock.clearTimeout(this.tickTimer);
     const error = new RuntimeError('unavailable', 'the member is stopping');
     for (const waiter of this.proposals.values()) this.fail(waiter, error);
@@ -252,6 +287,10 @@ export class Consensus {
       // Each pass picks up what arrived while the previous Ready was being persisted: that is group commit.
       for (;;) {
         this.issueReads();
+        // Between Readies, the core has applied all it handed over: a capture starts (and ends) only here.
+        this.finishCapture();
+        this.applyDeferred();
+        this.maybeStartCapture();
         if (this.stopped || !this.raw.hasReady()) break;
         await this.handleReady(this.raw.ready());
       }
@@ -280,7 +319,7 @@ export class Consensus {
     // Committed entries are durable on a quorum already: apply them (and answer their clients) while this
     // member's own write is under way, so the answer never waits for this disk. Only a snapshot must be on
     // disk first, since it replaces the log.
-    if (ready.snapshot === null) this.applyCommitted(ready);
+    let held = ready.snapshot === null && this.applyCommitted(ready);
     const mustWrite = ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null;
     // The disk write blocks this thread (see storage/real-disk.ts): let the transports send what is queued
     // (appends to followers, answers to clients) first, so followers write in parallel with us and clients
@@ -306,26 +345,40 @@ export class Consensus {
     }
     for (const message of late) this.options.send(message);
     if (ready.snapshot !== null) {
+      // The leader's snapshot replaces the state, and everything committed here (the core takes a snapshot
+      // only past its commit index): a capture under way and the entries it held back are moot.
+      this.cancelCaptures(new RuntimeError('unavailable', 'a snapshot from the leader replaced the state; retry'));
+      this.deferred = [];
       this.options.app.restore(ready.snapshot.data, ready.snapshot.metadata.index);
       this.applied = ready.snapshot.metadata.index;
       this.lastSnapshotIndex = ready.snapshot.metadata.index;
-      this.applyCommitted(ready);
+      held = this.applyCommitted(ready);
     }
     this.raw.advance(ready);
-    for (const entry of ready.committedEntries) if (entry.kind === 'config') this.options.app.onConfChange(entry.change, entry.index);
+    if (!held) this.confChangesApplied(ready.committedEntries);
     this.serveReads();
-    await this.maybeSnapshot();
   }
 
-  /** Applies a Ready's committed entries and queues its read states for serving once applied. */
-  private applyCommitted(ready: Ready): void {
-    this.applyEntries(ready.committedEntries);
+  /** Tells the application of membership entries, after the core applied them. */
+  private confChangesApplied(entries: readonly Entry[]): void {
+    for (const entry of entries) if (entry.kind === 'config') this.options.app.onConfChange(entry.change, entry.index);
+  }
+
+  /**
+   * Applies a Ready's committed entries (or holds them back while a snapshot is taken) and queues its read
+   * states for serving once applied. True when it held them back.
+   */
+  private applyCommitted(ready: Ready): boolean {
+    const held = this.capture !== null || this.deferred.length > 0;
+    if (held) for (const entry of ready.committedEntries) this.deferred.push(entry);
+    else this.applyEntries(ready.committedEntries);
     for (const state of ready.readStates) {
       const batch = this.readBatches.get(state.context);
       if (batch === undefined) continue;
       this.readBatches.delete(state.context);
       this.readsForIndex.push({ index: state.index, waiters: batch });
     }
+    return held;
   }
 
   private applyEntries(entries: readonly Entry[]): void {
@@ -401,13 +454,104 @@ export class Consensus {
     waiter.reject(error);
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.lastSnapshotIndex < this.options.snapshotEntries) return;
+  /**
+   * Reads the state with `steps`, a step per turn of the event loop, with applies held back until it is
+   * whole (as a snapshot is taken); resolves with what the generator returns.
+   */
+  captureState<T>(steps: Generator<void, T>): Promise<T> {
+    if (this.fatal !== null || this.stopped) return Promise.reject(new RuntimeError('unavailable', this.fatal?.message ?? 'the member is stopping'));
+    return new Promise((resolve, reject) => {
+      this.captureRequests.push({ steps, result: null, done: (value) => resolve(value as T), fail: reject });
+      this.schedule();
+    });
+  }
+
+  /** Starts a capture asked for, or a snapshot once enough entries were applied since the last. */
+  private maybeStartCapture(): void {
+    if (this.capture !== null || this.deferred.length > 0 || this.stopped) return;
+    const asked = this.captureRequests.shift();
+    if (asked !== undefined) {
+      this.startCapture(asked);
+      return;
+    }
+    if (this.snapshotSaving !== null || this.applied - this.lastSnapshotIndex < this.snapshotEvery) return;
     const index = this.applied;
-    const snapshot = this.options.log.storage.createSnapshot(index, this.raw.status().confState, this.options.app.snapshot());
+    const confState = this.raw.status().confState;
+    this.startCapture({
+      steps: this.options.app.snapshotSteps(),
+      result: null,
+      done: (data) => this.recordSnapshot(index, confState, data as Uint8Array),
+      fail: () => {},
+    });
+  }
+
+  private startCapture(capture: Capture): void {
+    this.capture = capture;
+    const step = (): void => {
+      if (this.capture !== capture) return; // cancelled
+      try {
+        const next = capture.steps.next();
+        if (next.done === true) {
+          capture.result = { value: next.value };
+          this.schedule();
+          return;
+        }
+      } catch (error) {
+        this.crash(error);
+        return;
+      }
+      this.options.clock.defer(step);
+    };
+    this.options.clock.defer(step);
+  }
+
+  /** Once the capture is whole, hands over its result; `applyDeferred` then applies what it held back. */
+  private finishCapture(): void {
+    const capture = this.capture;
+    if (capture === null || capture.result === null) return;
+    this.capture = null;
+    capture.done(capture.result.value);
+  }
+
+  private cancelCaptures(error: RuntimeError): void {
+    const cancelled = this.capture === null ? this.captureRequests : [this.capture, ...this.captureRequests];
+    this.capture = null;
+    this.captureRequests = [];
+    for (const capture of cancelled) capture.fail(error);
+  }
+
+  /** Records a snapshot taken at `index` and saves it in the background (the log writes the file beside its saves). */
+  private recordSnapshot(index: LogIndex, confState: ConfState, data: Uint8Array): void {
+    const snapshot = this.options.log.storage.createSnapshot(index, confState, data);
     this.lastSnapshotIndex = index;
+    this.snapshotEvery = this.nextSnapshotEvery();
     // The log keeps some entries before the snapshot in memory so a slightly lagging follower needs none.
-    await this.options.log.saveSnapshot(snapshot);
+    this.snapshotSaving = this.options.log.saveSnapshot(snapshot).then(
+      () => {
+        this.snapshotSaving = null;
+        this.schedule();
+      },
+      (error: unknown) => this.crash(error),
+    );
+  }
+
+  /**
+   * Applies the entries a capture held back, a slice per turn (seconds of writes may have piled up); entries
+   * committed meanwhile queue behind them. Runs between Readies.
+   */
+  private applyDeferred(): void {
+    if (this.capture !== null || this.deferred.length === 0) return;
+    const slice = this.deferred.slice(0, deferredPerTurn);
+    this.deferred = this.deferred.length > deferredPerTurn ? this.deferred.slice(deferredPerTurn) : [];
+    this.applyEntries(slice);
+    this.confChangesApplied(slice);
+    this.serveReads();
+    if (this.deferred.length > 0) this.options.clock.defer(() => this.schedule());
+  }
+
+  private nextSnapshotEvery(): number {
+    const entries = this.options.snapshotEntries;
+    return entries + this.options.raft.random.int(Math.floor(entries / 4) + 1);
   }
 
   /** A storage failure (an fsync error above all) is fatal: the member stops rather than risk its promises. */

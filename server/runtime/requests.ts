@@ -7,7 +7,7 @@ import type { ClientConnection, ClientHandler } from '../transport/client.ts';
 import type { ErrorBody, HelloResult, ResponseHeader } from '../../sdk/protocol/messages.ts';
 import { protocolVersion } from '../../sdk/protocol/messages.ts';
 import { nodeId } from '../raft/types.ts';
-import { encodeBackup } from './backup.ts';
+import { backupSteps } from './backup.ts';
 import { hostPort, peerUrlOf } from './config.ts';
 import { RuntimeError, type ErrorCode } from './errors.ts';
 import type { Member } from './member.ts';
@@ -330,7 +330,7 @@ export class RequestHandler implements ClientHandler {
   /** The whole state as a backup file, at a linearizable point (everything committed before the call is in it). */
   async backup(): Promise<Uint8Array> {
     await this.member.consensus.linearizable();
-    return encodeBackup(this.member.app, this.member.config.name, new Date(this.member.wallTimeMs()));
+    return this.member.consensus.captureState(backupSteps(this.member.app, this.member.config.name, new Date(this.member.wallTimeMs())));
   }
 
   async metrics(): Promise<string> {

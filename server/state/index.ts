@@ -9,6 +9,8 @@ export { checkInvariants } from './invariants.ts';
 export {
   snapshot,
   snapshotChunks,
+  snapshotSteps,
+  runSteps,
   restore,
   SnapshotReader,
   snapshotCodecOptions,

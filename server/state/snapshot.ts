@@ -23,9 +23,9 @@ import { nodeModes } from './types.ts';
 export const SNAPSHOT_FORMAT = 'synod.state';
 export const SNAPSHOT_VERSION = 1;
 /** A chunk closes at this many rows... */
-export const SNAPSHOT_CHUNK_ROWS_MAX = 16_384;
+export const SNAPSHOT_CHUNK_ROWS_MAX = 4_096;
 /** ...or once its data reaches this many bytes (a chunk holds at least one row). */
-export const SNAPSHOT_CHUNK_BYTES_MAX = 4 * 1024 * 1024;
+export const SNAPSHOT_CHUNK_BYTES_MAX = 1024 * 1024;
 
 /**
  * cbor-x options, all explicit: no records (each item decodes alone), plain byte strings (no typed-array tag),
@@ -112,14 +112,8 @@ type SnapshotItem = HeaderItem | LeasesItem | NodesItem | ClientsItem | EventsIt
 
 /** The whole state as one byte array (the concatenation of `snapshotChunks`). */
 export function snapshot(machine: StateMachine): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (const item of snapshotItems(machine)) {
-    const bytes = encodeOwned(codec, item);
-    parts.push(bytes);
-    total += bytes.length;
-  }
-  const out = new Uint8Array(total);
+  const parts = runSteps(snapshotSteps(machine));
+  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
   let offset = 0;
   for (const part of parts) {
     out.set(part, offset);
@@ -128,16 +122,40 @@ export function snapshot(machine: StateMachine): Uint8Array {
   return out;
 }
 
+/** Runs a generator of steps (like `snapshotSteps`) to its end, at once; returns what it returns. */
+export function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/**
+ * The same snapshot a step at a time, each bounded (an item of at most SNAPSHOT_CHUNK_ROWS_MAX rows or about
+ * SNAPSHOT_CHUNK_BYTES_MAX bytes, or a slice of the sorting of a large folder's children), so a member can go on
+ * with other work between steps. Returns the encoded items, whose concatenation is the snapshot. The state
+ * must not change until the generator is done (apply nothing meanwhile).
+ */
+export function* snapshotSteps(machine: StateMachine): Generator<void, Uint8Array[]> {
+  const parts: Uint8Array[] = [];
+  for (const item of snapshotItems(machine)) {
+    if (item !== null) parts.push(encodeOwned(codec, item));
+    yield;
+  }
+  return parts;
+}
+
 /**
  * The snapshot as a sequence of encoded items, for writing as it is produced. The state must not change
  * until the generator is done (apply nothing meanwhile).
  */
 export function* snapshotChunks(machine: StateMachine): Generator<Uint8Array> {
   // A copy into a plain Uint8Array: the encoder's output is a view of its shared buffer.
-  for (const item of snapshotItems(machine)) yield new Uint8Array(encodeOwned(codec, item));
+  for (const item of snapshotItems(machine)) if (item !== null) yield new Uint8Array(encodeOwned(codec, item));
 }
 
-function* snapshotItems(machine: StateMachine): Generator<SnapshotItem> {
+/** The items of a snapshot, and a null for each pause in a long computation between them. */
+function* snapshotItems(machine: StateMachine): Generator<SnapshotItem | null> {
   const history = machine.eventHistory;
   yield {
     kind: 'header',
@@ -156,7 +174,7 @@ function* snapshotItems(machine: StateMachine): Generator<SnapshotItem> {
     yield item;
   }
   for (const item of nodeItems(machine)) {
-    end.nodeCount += item.names.length;
+    if (item !== null) end.nodeCount += item.names.length;
     yield item;
   }
   for (const item of clientItems(machine)) {
@@ -164,7 +182,7 @@ function* snapshotItems(machine: StateMachine): Generator<SnapshotItem> {
     yield item;
   }
   for (const item of eventItems(machine)) {
-    end.eventCount += item.paths.length;
+    if (item !== null) end.eventCount += item.paths.length;
     yield item;
   }
   yield { kind: 'end', ...end };
@@ -187,17 +205,18 @@ function* leaseItems(machine: StateMachine): Generator<LeasesItem> {
   if (clientIds.length > 0) yield { kind: 'leases', fields: fields.finish(), clientIds };
 }
 
-function* nodeItems(machine: StateMachine): Generator<NodesItem> {
+function* nodeItems(machine: StateMachine): Generator<NodesItem | null> {
   const tree = machine.tree;
-  const stack: TreeNode[] = [tree.root];
-  const parentIndexes: number[] = [-1];
-  let index = 0;
+  // Pre-order, children by name. A frame per folder being walked: its row (its children's parent) and the
+  // next child to visit, so a folder of a million children costs nothing until each child's turn comes.
+  const frames: Array<{ readonly row: number; readonly node: TreeNode; readonly names: readonly string[]; next: number }> = [];
+  let node: TreeNode | null = tree.root;
+  let parentRow = -1;
+  let row = 0;
   let chunk = new ChunkBuilder();
-  while (stack.length > 0) {
-    const node = stack.pop() as TreeNode;
-    const parentIndex = parentIndexes.pop() as number;
+  while (node !== null) {
     const f = chunk.fields;
-    f.write(parentIndex + 1);
+    f.write(parentRow + 1);
     f.write(node.createRevision);
     f.write(node.modRevision);
     f.write(node.version);
@@ -210,19 +229,68 @@ function* nodeItems(machine: StateMachine): Generator<NodesItem> {
     f.write(node.sequenceNext);
     f.write(node.data.length);
     chunk.add(node.name, node.data, null);
-    const names = tree.sortedNames(node);
     const children = node.children;
-    for (let i = names.length - 1; i >= 0; i--) {
-      stack.push(children?.get(names[i] as string) as TreeNode);
-      parentIndexes.push(index);
+    if (children !== null && children.size > 0) {
+      // A folder's names are sorted once and kept (the tree keeps them in order as children come and go); a
+      // large folder's first sort is done a slice at a time.
+      if (node.sortedNames === null && children.size > SORT_RUN) node.sortedNames = yield* sortInSteps([...children.keys()]);
+      frames.push({ row, node, names: tree.sortedNames(node), next: 0 });
     }
-    index++;
+    row++;
     if (chunk.full()) {
       yield { kind: 'nodes', ...chunk.finish() };
       chunk = new ChunkBuilder();
+    } else if (chunk.rows % PAUSE_ROWS === 0) {
+      yield null;
+    }
+    node = null;
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1]!;
+      if (frame.next < frame.names.length) {
+        node = frame.node.children!.get(frame.names[frame.next++]!)!;
+        parentRow = frame.row;
+        break;
+      }
+      frames.pop();
     }
   }
   if (chunk.rows > 0) yield { kind: 'nodes', ...chunk.finish() };
+}
+
+/** Rows gathered between pauses while an item is built. */
+const PAUSE_ROWS = 512;
+
+/** Names sorted per run, between steps. */
+const SORT_RUN = 4_096;
+
+/** Sorts `names` (as Array.prototype.sort does) by a merge sort that pauses (yields null) after each run of work. */
+function* sortInSteps(names: string[]): Generator<null, string[]> {
+  let runs: string[][] = [];
+  for (let i = 0; i < names.length; i += SORT_RUN) {
+    runs.push(names.slice(i, i + SORT_RUN).sort());
+    yield null;
+  }
+  while (runs.length > 1) {
+    const merged: string[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const a = runs[r]!;
+      const b = runs[r + 1];
+      if (b === undefined) {
+        merged.push(a);
+        continue;
+      }
+      const out = new Array<string>(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      for (let k = 0; k < out.length; k++) {
+        out[k] = j >= b.length || (i < a.length && a[i]! < b[j]!) ? a[i++]! : b[j++]!;
+        if (k % SORT_RUN === SORT_RUN - 1) yield null;
+      }
+      merged.push(out);
+    }
+    runs = merged;
+  }
+  return runs[0] ?? [];
 }
 
 function* clientItems(machine: StateMachine): Generator<ClientsItem> {
@@ -251,7 +319,7 @@ function* clientItems(machine: StateMachine): Generator<ClientsItem> {
   if (ids.length > 0) yield { kind: 'clients', ids, ops, fields: fields.finish(), results };
 }
 
-function* eventItems(machine: StateMachine): Generator<EventsItem> {
+function* eventItems(machine: StateMachine): Generator<EventsItem | null> {
   const history = machine.eventHistory;
   let chunk = new ChunkBuilder();
   for (let i = 0; i < history.size; i++) {
@@ -277,6 +345,8 @@ function* eventItems(machine: StateMachine): Generator<EventsItem> {
     if (chunk.full()) {
       yield { kind: 'events', ...renamePaths(chunk.finish()) };
       chunk = new ChunkBuilder();
+    } else if (chunk.rows % PAUSE_ROWS === 0) {
+      yield null;
     }
   }
   if (chunk.rows > 0) yield { kind: 'events', ...renamePaths(chunk.finish()) };
