@@ -127,13 +127,21 @@ export class JepsenCluster {
 
   /** Waits until every running member names the same, running leader. */
   async waitForLeader(timeoutMs = 30_000): Promise<string> {
-    return waitFor('a leader every running member names', async () => {
-      const running = this.running().filter((m) => !m.paused);
-      const statuses = await Promise.all(running.map((m) => this.status(m)));
-      const leaders = new Set(statuses.map((s) => s?.leader ?? null));
-      const [leader] = leaders;
-      return leaders.size === 1 && leader !== null && leader !== undefined && running.some((m) => m.name === leader) ? leader : undefined;
-    }, timeoutMs);
+    let last = '';
+    try {
+      return await waitFor('a leader every running member names', async () => {
+        const running = this.running().filter((m) => !m.paused);
+        const statuses = await Promise.all(running.map((m) => this.status(m)));
+        last = running.map((m, i) => `${m.name}: ${JSON.stringify(statuses[i])}`).join('; ');
+        const leaders = new Set(statuses.map((s) => s?.leader ?? null));
+        const [leader] = leaders;
+        return leaders.size === 1 && leader !== null && leader !== undefined && running.some((m) => m.name === leader) ? leader : undefined;
+      }, timeoutMs);
+    } catch (error) {
+      // What each member said last, and its last words: a stalled election is read from these.
+      const outputs = this.running().map((m) => `--- ${m.name}\n${m.output.slice(-2_000)}`).join('\n');
+      throw new Error(`${(error as Error).message}\nmembers: ${last}\n${outputs}`);
+    }
   }
 
   // --- faults ---------------------------------------------------------------------------------------------
