@@ -252,6 +252,8 @@ export class Member {
    * told again.
    */
   private readonly removedPeers = new Map<string, LogIndex>();
+  /** The latest removal of this member a notice named (0: none). */
+  private removalNoticeIndex = 0;
 
   /**
    * A removed member stops once a majority of the new configuration has applied its removal. Before that, the
@@ -261,7 +263,18 @@ export class Member {
    */
   private retire(): void {
     if (!this.timers.has('retire')) {
-      this.timers.set('retire', this.clock.setTimeout(() => void this.shutdown(null), 20 * this.config.electionTicks * this.config.tickMs));
+      const backstop = (): void => {
+        this.timers.delete('retire');
+        // A notice that came before this member caught up may have been stale: if it has applied past the
+        // removal since and is in its configuration, it was added again, and stays.
+        if (this.addedSince(this.removalNoticeIndex)) {
+          this.removalAppliedBy.clear();
+          this.removalNoticeIndex = 0;
+          return;
+        }
+        void this.shutdown(null);
+      };
+      this.timers.set('retire', this.clock.setTimeout(backstop, 20 * this.config.electionTicks * this.config.tickMs));
     }
     const voters = this.consensus.status().confState.voters;
     if (voters.filter((voter) => this.removalAppliedBy.has(voter)).length > voters.length / 2) void this.shutdown(null);
@@ -276,7 +289,7 @@ export class Member {
             // Stepped either way: the sender may have been added again since (this member has not applied that
             // yet, and learns it from the sender if it leads).
             const removedAt = this.removedPeers.get(from);
-            if (removedAt !== undefined) this.peers.send(from, { kind: 'removed', index: removedAt });
+            if (removedAt !== undefined && !this.inConfiguration(from)) this.peers.send(from, { kind: 'removed', index: removedAt });
             this.consensus.step(item.message);
           }
           break;
@@ -290,15 +303,30 @@ export class Member {
           // Only a member that applied the removal says so: it committed, whether or not this one has it yet.
           // A member that applied past it and is still in its configuration was added again since (under the
           // same name): the notice is stale.
-          const { voters, learners } = this.consensus.status().confState;
-          const self = nodeId(this.config.name);
-          if ((voters.includes(self) || learners.includes(self)) && this.consensus.applied >= Number(item.index)) break;
+          const index = Number(item.index);
+          if (this.addedSince(index)) break;
+          this.removalNoticeIndex = Math.max(this.removalNoticeIndex, index);
           this.removalAppliedBy.add(from);
           this.retire();
           break;
         }
       }
     }
+  }
+
+  /** Whether this member is in its own configuration, having applied up to `index`: added (again) since a removal there. */
+  private addedSince(index: number): boolean {
+    return this.inConfiguration(this.config.name) && this.consensus.applied >= index;
+  }
+
+  /**
+   * Whether `name` is a voter or learner in the configuration the core applied (which may be ahead of the
+   * application's view while a snapshot is being taken: a member added again is then known here first).
+   */
+  private inConfiguration(name: string): boolean {
+    const { voters, learners } = this.consensus.status().confState;
+    const id = nodeId(name);
+    return voters.includes(id) || learners.includes(id);
   }
 
   /** Dials every member the registry names (the Raft membership decides who votes). */

@@ -30,6 +30,8 @@ export interface JepsenClusterOptions {
   readonly size: 3 | 5;
   /** Extra SYNOD_* settings for every member. */
   readonly env?: Record<string, string>;
+  /** Where a member that exited by itself is reported. */
+  readonly log?: (line: string) => void;
 }
 
 export class JepsenCluster {
@@ -98,8 +100,11 @@ export class JepsenCluster {
     };
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
-    child.on('exit', () => {
+    child.on('exit', (code, signal) => {
       if (member.process === child) member.process = null;
+      // Killed by the nemesis: a signal. Of its own accord: retired after its removal (0), or news: a fatal
+      // error, or a member still in the cluster that believed itself removed.
+      if (signal === null && (code !== 0 || member.inCluster)) this.options.log?.(`${member.name} exited with status ${code}:\n${member.output.slice(-3_000)}`);
     });
     await waitFor(`${member.name} to listen`, () => member.output.includes('clients on') || (member.process === null ? Promise.reject(new Error(member.output)) : false), 30_000);
   }

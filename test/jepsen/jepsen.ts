@@ -48,6 +48,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   const cluster = await JepsenCluster.start({
     size: options.size,
     env: { SYNOD_SESSION_TTL_MIN_MS: '300', SYNOD_HISTORY_REVISIONS: '5000000', SYNOD_HISTORY_EVENTS: '5000000', SYNOD_SNAPSHOT_ENTRIES: '5000' },
+    log,
   });
   const run = new JepsenRun(cluster, random, options, log);
   try {

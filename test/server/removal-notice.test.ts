@@ -49,4 +49,17 @@ describe('removal notices', () => {
     expect(stopped()).toBe(true);
     expect(scheduler.now - noticedAt).toBeLessThanOrEqual(20 * electionMs + 50);
   });
+
+  it('stays when, by the backstop, it has applied past the removal a notice named and is in its configuration', async () => {
+    // A member added again under its old name can hear a notice of its old removal before it has caught up
+    // (from a member that has not applied the re-adding yet): the notice looks fresh then, and is stale later.
+    const { member, scheduler, notice, stopped } = await singleMember();
+    const index = member.consensus.applied + 5;
+    notice(index);
+    for (let i = 0; i < 10; i++) void member.consensus.propose({ op: 'memberSet', name: `x${i}`, peerUrl: 'sim-x:2', clientUrl: 'sim-x:1' });
+    await scheduler.run(scheduler.now + 30 * electionMs, stopped);
+    expect(member.consensus.applied).toBeGreaterThanOrEqual(index);
+    expect(stopped()).toBe(false);
+    await member.stop();
+  });
 });
