@@ -61,6 +61,13 @@ interface Capture {
 
 /** Held-back entries applied per turn once a capture is whole. */
 const deferredPerTurn = 250;
+/**
+ * A capture runs steps for up to this long per turn (by the member's clock), and at most `captureStepsPerTurn`
+ * of them: applies are held back for the whole capture, so it should take little more than its own work,
+ * yet no turn should keep the member from its peers for long.
+ */
+const captureMsPerTurn = 10;
+const captureStepsPerTurn = 64;
 
 interface Waiter {
   resolve(value: unknown): void;
@@ -487,20 +494,24 @@ export class Consensus {
 
   private startCapture(capture: Capture): void {
     this.capture = capture;
+    const clock = this.options.clock;
     const step = (): void => {
       if (this.capture !== capture) return; // cancelled
+      const started = clock.now();
       try {
-        const next = capture.steps.next();
-        if (next.done === true) {
-          capture.result = { value: next.value };
-          this.schedule();
-          return;
+        for (let steps = 0; steps < captureStepsPerTurn && clock.now() - started < captureMsPerTurn; steps++) {
+          const next = capture.steps.next();
+          if (next.done === true) {
+            capture.result = { value: next.value };
+            this.schedule();
+            return;
+          }
         }
       } catch (error) {
         this.crash(error);
         return;
       }
-      this.options.clock.defer(step);
+      clock.defer(step);
     };
     this.options.clock.defer(step);
   }

@@ -102,9 +102,8 @@ export class JepsenCluster {
     child.stderr!.on('data', append);
     child.on('exit', (code, signal) => {
       if (member.process === child) member.process = null;
-      // Killed by the nemesis: a signal. Of its own accord: retired after its removal (0), or news: a fatal
-      // error, or a member still in the cluster that believed itself removed.
-      if (signal === null && (code !== 0 || member.inCluster)) this.options.log?.(`${member.name} exited with status ${code}:\n${member.output.slice(-3_000)}`);
+      // Killed (a signal), stopped by SIGTERM or retired after its removal (0): expected. A fatal error is news.
+      if (signal === null && code !== 0) this.options.log?.(`${member.name} exited with status ${code}:\n${member.output.slice(-3_000)}`);
     });
     await waitFor(`${member.name} to listen`, () => member.output.includes('clients on') || (member.process === null ? Promise.reject(new Error(member.output)) : false), 30_000);
   }

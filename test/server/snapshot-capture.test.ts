@@ -114,8 +114,8 @@ describe('snapshot capture', () => {
     };
     write();
     const seen: number[] = [];
-    function* backup(): Generator<void, string> {
-      for (let part = 0; part < 100; part++) {
+    function* backup(parts = 100): Generator<void, string> {
+      for (let part = 0; part < parts; part++) {
         seen.push(app.applied.length);
         yield;
       }
@@ -129,7 +129,7 @@ describe('snapshot capture', () => {
     expect(new Set(seen).size).toBe(1);
 
     let failure: unknown = null;
-    void consensus.captureState(backup()).catch((error: unknown) => (failure = error));
+    void consensus.captureState(backup(100_000)).catch((error: unknown) => (failure = error));
     await scheduler.run(scheduler.now + 20);
     consensus.stop();
     await scheduler.run(scheduler.now + 10);
