@@ -3,7 +3,7 @@
 
 import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
 import type { ConfChange, LogIndex, NodeId, Role } from '../raft/types.ts';
-import { restore, runSteps, snapshotSteps, StateMachine, type ApplyResult, type Command, type StateConfigInput } from '../state/index.ts';
+import { concatSteps, restore, snapshotSteps, StateMachine, type ApplyResult, type Command, type StateConfigInput } from '../state/index.ts';
 import type { Application } from './consensus.ts';
 
 export interface MemberAddress {
@@ -29,9 +29,6 @@ export interface AppHooks {
 }
 
 const snapshotFormat = 'synod.member';
-/** Bytes of a snapshot copied per step (a few ms). */
-const copyBytesPerStep = 2 * 1024 * 1024;
-
 /** The head of a CBOR map of three entries, as cbor-x writes it (a 16-bit count). */
 const mapOfThree = new Uint8Array([0xb9, 0x00, 0x03]);
 
@@ -52,7 +49,7 @@ function byteStringHead(length: number): Uint8Array {
   return head;
 }
 
-/** A member's snapshot (`ReplicatedApp.snapshot`) with its registry of members replaced: for seeding a new cluster. */
+/** A member's snapshot (`ReplicatedApp.snapshotSteps`) with its registry of members replaced: for seeding a new cluster. */
 export function withMembers(data: Uint8Array, members: ReadonlyMap<string, MemberAddress>): Uint8Array {
   const decoded = decodeSnapshot(data);
   return encodeFrame({ ...decoded, members: [...members] });
@@ -100,15 +97,10 @@ export class ReplicatedApp implements Application {
     this.hooks.onRestore();
   }
 
-  /** The whole state now, at once (a backup). */
-  snapshot(): Uint8Array {
-    return runSteps(this.snapshotSteps());
-  }
-
   /**
    * The snapshot a step at a time (see Application.snapshotSteps). Its frame is what
    * `encodeFrame({ format, machine, members })` would give, put together here around the machine's parts so
-   * that a state of hundreds of MB is allocated once and copied a slice per step.
+   * that a state of hundreds of MB is allocated once and copied a slice per step (concatSteps).
    */
   *snapshotSteps(): Generator<void, Uint8Array> {
     const members = [...this.members];
@@ -116,20 +108,7 @@ export class ReplicatedApp implements Application {
     const machineBytes = parts.reduce((total, part) => total + part.length, 0);
     const head = [mapOfThree, encodeFrame('format'), encodeFrame(snapshotFormat), encodeFrame('machine'), byteStringHead(machineBytes)];
     const tail = [encodeFrame('members'), encodeFrame(members)];
-    const all = [...head, ...parts, ...tail];
-    const out = Buffer.allocUnsafe(all.reduce((total, part) => total + part.length, 0));
-    let offset = 0;
-    let sinceYield = 0;
-    for (const part of all) {
-      out.set(part, offset);
-      offset += part.length;
-      sinceYield += part.length;
-      if (sinceYield >= copyBytesPerStep) {
-        sinceYield = 0;
-        yield;
-      }
-    }
-    return out;
+    return yield* concatSteps([...head, ...parts, ...tail]);
   }
 
   onConfChange(change: ConfChange, index: LogIndex): void {

@@ -10,7 +10,7 @@ export {
   snapshot,
   snapshotChunks,
   snapshotSteps,
-  runSteps,
+  concatSteps,
   restore,
   SnapshotReader,
   snapshotCodecOptions,

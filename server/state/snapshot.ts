@@ -112,22 +112,32 @@ type SnapshotItem = HeaderItem | LeasesItem | NodesItem | ClientsItem | EventsIt
 
 /** The whole state as one byte array (the concatenation of `snapshotChunks`). */
 export function snapshot(machine: StateMachine): Uint8Array {
-  const parts = runSteps(snapshotSteps(machine));
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return runSteps(concatSteps(runSteps(snapshotSteps(machine))));
 }
 
 /** Runs a generator of steps (like `snapshotSteps`) to its end, at once; returns what it returns. */
-export function runSteps<T>(steps: Generator<void, T>): T {
+function runSteps<T>(steps: Generator<void, T>): T {
   for (;;) {
     const step = steps.next();
     if (step.done === true) return step.value;
   }
+}
+
+/** `parts` concatenated into one new array, allocated once and filled about `bytesPerStep` at a time between steps. */
+export function* concatSteps(parts: readonly Uint8Array[], bytesPerStep = 2 * 1024 * 1024): Generator<void, Uint8Array> {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  let sinceStep = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+    sinceStep += part.length;
+    if (sinceStep >= bytesPerStep) {
+      sinceStep = 0;
+      yield;
+    }
+  }
+  return out;
 }
 
 /**
