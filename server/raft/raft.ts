@@ -436,9 +436,19 @@ export class Raft {
     }
   }
 
-  /** Whether this member may campaign: a voter with no committed membership change left to apply. */
+  /**
+   * Whether this member may campaign: a voter, or a member its applied configuration removed (not a learner),
+   * with no committed membership change left to apply. A removed member campaigns for the configuration
+   * without it and does not count its own vote (the Raft dissertation, §4.2.2): the others may not have
+   * applied the removal yet, still count it, and can lack entries only it holds; its vote alone would then
+   * be refused to them (their logs are behind), and no one could be elected. Once its term's first entry
+   * commits, everything before it has, and it hands over. Only with PreVote or CheckQuorum, which keep its
+   * campaigns from disrupting a configuration that has a leader (§4.2.3).
+   */
   promotable(): boolean {
-    return this.voters.has(this.id) && this.log.pendingSnapshot() === null && !this.log.hasUnappliedConfig();
+    const removed = !this.voters.has(this.id) && !this.learners.has(this.id) && this.voters.size > 0;
+    const member = this.voters.has(this.id) || (removed && (this.config.preVote || this.config.checkQuorum));
+    return member && this.log.pendingSnapshot() === null && !this.log.hasUnappliedConfig();
   }
 
   /** A voter that heard from a leader within the election timeout ignores votes (CheckQuorum's lease). */
@@ -554,7 +564,10 @@ export class Raft {
     if (this.config.bugs?.commitOldTermByCounting !== true && this.log.term(index) !== this.term) return false;
     const hadCommittedInTerm = this.committedInCurrentTerm();
     this.log.commitTo(index);
-    if (!hadCommittedInTerm && this.committedInCurrentTerm()) this.releaseReadsBeforeCommit();
+    if (!hadCommittedInTerm && this.committedInCurrentTerm()) {
+      if (!this.voters.has(this.id)) this.stepDownRemoved();
+      else this.releaseReadsBeforeCommit();
+    }
     return true;
   }
 
@@ -824,8 +837,12 @@ export class Raft {
     this.broadcastPending = true; // new members need the log; a smaller quorum may have moved commit
   }
 
-  /** A leader removed from the membership hands over to an up-to-date voter, then steps down. */
+  /**
+   * A leader removed from the membership tells everyone the commit index (so they apply the removal too),
+   * hands over to an up-to-date voter, then steps down.
+   */
   private stepDownRemoved(): void {
+    for (const [id, pr] of this.progress) if (id !== this.id) this.sendAppend(id, pr, true);
     for (const [id, pr] of this.progress) {
       if (this.voters.has(id) && pr.match === this.log.lastIndex()) {
         this.send({ type: 'timeoutNow', to: id, term: this.term });

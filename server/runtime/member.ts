@@ -166,6 +166,8 @@ export class Member {
   start(): void {
     this.connectPeers();
     this.consensus.start();
+    // Restarted after its removal was applied (and perhaps compacted into the snapshot): it still retires.
+    if (this.consensus.applied > 0 && !this.inConfiguration(this.config.name)) this.retire(0);
     this.every('leases', leaseCheckIntervalMs, () => this.keeper.check());
     this.every('progress', this.config.watchProgressMs, () => this.hub.progress());
     this.every('sweep', sweepIntervalMs, () => this.sweep());
@@ -241,7 +243,7 @@ export class Member {
       this.removedPeers.set(change.node, index);
       this.peers.send(change.node, { kind: 'removed', index });
     } else if (change.type !== 'removeNode') this.removedPeers.delete(change.node);
-    if (change.type === 'removeNode' && change.node === this.config.name) this.retire();
+    if (change.type === 'removeNode' && change.node === this.config.name) this.retire(index);
   }
 
   /** Members known to have applied this member's removal (each tells it so). */
@@ -252,29 +254,34 @@ export class Member {
    * told again.
    */
   private readonly removedPeers = new Map<string, LogIndex>();
-  /** The latest removal of this member a notice named (0: none). */
-  private removalNoticeIndex = 0;
+  /** The latest removal of this member it applied or a notice named, while it retires (0: none known). */
+  private removalIndex = 0;
 
   /**
    * A removed member stops once a majority of the new configuration has applied its removal. Before that, the
    * others may not know the removal committed (its leader can crash right after committing it): their
    * configuration still counts this member, and its vote may be needed to elect the leader that commits it
-   * again. Those notices can be lost, so it stops after twenty election timeouts in any case.
+   * again. So it never stops on a timer: until enough of them answer, it asks each election timeout, and each
+   * that does not count it answers with a notice (notices are lost like any message). If it turns out to be
+   * in its own configuration, having applied past the removal, it was added again since: it stays.
    */
-  private retire(): void {
+  private retire(removalIndex: number): void {
+    this.removalIndex = Math.max(this.removalIndex, removalIndex);
     if (!this.timers.has('retire')) {
-      const backstop = (): void => {
-        this.timers.delete('retire');
-        // A notice that came before this member caught up may have been stale: if it has applied past the
-        // removal since and is in its configuration, it was added again, and stays.
-        if (this.addedSince(this.removalNoticeIndex)) {
+      const ask = (): void => {
+        if (this.stopping) return;
+        if (this.addedSince(this.removalIndex)) {
+          this.timers.delete('retire');
           this.removalAppliedBy.clear();
-          this.removalNoticeIndex = 0;
+          this.removalIndex = 0;
           return;
         }
-        void this.shutdown(null);
+        for (const name of this.app.members.keys()) {
+          if (name !== this.config.name && !this.removalAppliedBy.has(name)) this.peers.send(name, { kind: 'retiring' });
+        }
+        this.timers.set('retire', this.clock.setTimeout(ask, this.config.electionTicks * this.config.tickMs));
       };
-      this.timers.set('retire', this.clock.setTimeout(backstop, 20 * this.config.electionTicks * this.config.tickMs));
+      ask();
     }
     const voters = this.consensus.status().confState.voters;
     if (voters.filter((voter) => this.removalAppliedBy.has(voter)).length > voters.length / 2) void this.shutdown(null);
@@ -305,11 +312,14 @@ export class Member {
           // same name): the notice is stale.
           const index = Number(item.index);
           if (this.addedSince(index)) break;
-          this.removalNoticeIndex = Math.max(this.removalNoticeIndex, index);
           this.removalAppliedBy.add(from);
-          this.retire();
+          this.retire(index);
           break;
         }
+        case 'retiring':
+          // A member that believes it was removed asks whether this one applied that: it does not count it.
+          if (!this.inConfiguration(from)) this.peers.send(from, { kind: 'removed', index: this.removedPeers.get(from) ?? this.consensus.applied });
+          break;
       }
     }
   }

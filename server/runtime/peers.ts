@@ -5,14 +5,17 @@ import type { Message } from '../raft/types.ts';
 
 /**
  * What members say to each other besides Raft: keep-alives a follower forwards to the leader and the leader's
- * answer (the TTL renewed, or null for a lease it does not know: expired), and a removal notice.
+ * answer (the TTL renewed, or null for a lease it does not know: expired), and a removed member's question
+ * and its answer.
  */
 export type PeerItem =
   | { readonly kind: 'raft'; readonly message: Message }
   | { readonly kind: 'keepAlive'; readonly request: number; readonly leaseIds: readonly number[] }
   | { readonly kind: 'keepAliveAck'; readonly request: number; readonly leaseIds: readonly number[]; readonly ttls: readonly (number | null)[] }
-  /** The sender applied the removal of the receiver, entry `index` of the log. */
-  | { readonly kind: 'removed'; readonly index: number };
+  /** The sender applied the removal of the receiver, entry `index` of the log (or applied up to `index` and does not count it). */
+  | { readonly kind: 'removed'; readonly index: number }
+  /** The sender believes it was removed and asks to be told so by those that no longer count it. */
+  | { readonly kind: 'retiring' };
 
 export interface PeerReceiver<Item> {
   /** The items of one frame from an authenticated peer, in the order sent. */

@@ -118,6 +118,49 @@ describe('voters', () => {
     expect(net.status(a).role).not.toBe('leader');
   });
 
+  it('a removed member that alone holds entries the others lack campaigns, so they can apply its removal', () => {
+    // d's removal commits on the leader a and reaches d, but b and c have the entry without knowing it
+    // committed (a crashes first): they still count d, one of four. d holds an entry they lack, so it refuses
+    // them its vote; only d can win, with b and c, for the configuration without it (found by the whole-node
+    // simulator, seed 22777).
+    const net = cluster([a, b, c, d]);
+    net.elect(a);
+    const removal = appendedIndex(net.proposeConfChange(a, { type: 'removeNode', node: d }));
+    net.deliverOnce(); // the removal reaches b, c and d; their answers wait
+    appendedIndex(net.propose(a, 'held by d alone'));
+    net.filter = (m) => {
+      if (m.to !== b && m.to !== c) return m;
+      if (m.type === 'heartbeat' && m.commit >= removal) return null;
+      if (m.type === 'append' && (m.commit >= removal || m.entries.some((e) => e.index > removal))) return null;
+      return m;
+    };
+    net.deliverAll();
+    expect(net.status(d).confState).toEqual({ voters: [a, b, c], learners: [] });
+    for (const id of [b, c]) expect(net.status(id).confState.voters).toContain(d);
+    net.crash(a);
+    net.filter = null;
+
+    net.tickUntil(() => [b, c].some((id) => net.status(id).role === 'leader' && net.status(id).confState.voters.length === 3), 20 * electionTicks);
+    for (const id of [b, c]) expect(net.state(id)).toContain('held by d alone');
+    const leader = net.leader()!;
+    appendedIndex(net.propose(leader, 'after'));
+    net.tickUntil(() => [b, c].every((id) => net.state(id).includes('after')), 5);
+    expect(net.status(d).role).not.toBe('leader');
+  });
+
+  it('a removed member campaigns without counting its own vote', () => {
+    // c applied its removal: a and b are the configuration. With a down, b alone is one vote of two, and c's
+    // own would make two: c asks for votes, b grants them, and c still must not win.
+    const net = cluster([a, b, c]);
+    net.elect(a);
+    change(net, a, { type: 'removeNode', node: c }, [a, b, c]);
+    const since = net.events.length;
+    net.crash(a);
+    net.tick([b, c], 10 * electionTicks);
+    expect(net.sent((m) => m.from === b && m.to === c && m.type === 'preVoteResponse' && !m.reject, since).length).toBeGreaterThan(0);
+    for (const id of [b, c]) expect(net.status(id).role).not.toBe('leader');
+  });
+
   it('a voter added to three catches up, and the quorum becomes three of four', () => {
     const net = cluster([a, b, c]);
     net.add(d);

@@ -384,10 +384,9 @@ class EnsembleRun {
       const members = this.members
         .map((m) => {
           if (m.broken !== null) return `${m.name}:broken`;
-          if (!m.inCluster) return `${m.name}:out`;
           const status = m.member?.consensus.status();
-          if (status === undefined) return `${m.name}:down`;
-          return `${m.name}:${status.role} (term ${status.term}, last ${status.lastIndex}, commit ${status.commit}, voters ${status.confState.voters.join(',')}, learners ${status.confState.learners.join(',') || '-'})`;
+          if (status === undefined) return `${m.name}:${m.inCluster ? 'down' : 'out'}`;
+          return `${m.name}:${m.inCluster ? '' : 'removed '}${status.role} (term ${status.term}, last ${status.lastIndex}, commit ${status.commit}, voters ${status.confState.voters.join(',')}, learners ${status.confState.learners.join(',') || '-'})`;
         })
         .join('; ');
       const clients = stuck.map((c) => `${c.name}(${c.workload}, last progress ${(this.records.progress.get(c.name) ?? 0).toFixed(0)} ms, ${c.describe()})`).join('; ');
