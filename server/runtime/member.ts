@@ -243,7 +243,10 @@ export class Member {
       this.removedPeers.set(change.node, index);
       this.peers.send(change.node, { kind: 'removed', index });
     } else if (change.type !== 'removeNode') this.removedPeers.delete(change.node);
-    if (change.type === 'removeNode' && change.node === this.config.name) this.retire(index);
+    if (change.type === 'removeNode' && change.node === this.config.name) {
+      this.removedAt = index;
+      this.retire(index);
+    }
   }
 
   /** Members known to have applied this member's removal (each tells it so). */
@@ -256,6 +259,8 @@ export class Member {
   private readonly removedPeers = new Map<string, LogIndex>();
   /** The latest removal of this member it applied or a notice named, while it retires (0: none known). */
   private removalIndex = 0;
+  /** Where this member applied its own removal (0: it did not, or does not know where). */
+  private removedAt = 0;
 
   /**
    * A removed member stops once a majority of the new configuration has applied its removal. Before that, the
@@ -274,6 +279,7 @@ export class Member {
           this.timers.delete('retire');
           this.removalAppliedBy.clear();
           this.removalIndex = 0;
+          this.removedAt = 0;
           return;
         }
         for (const name of this.app.members.keys()) {
@@ -309,15 +315,17 @@ export class Member {
         case 'removed': {
           // Only a member that applied the removal says so: it committed, whether or not this one has it yet.
           // A member that applied past it and is still in its configuration was added again since (under the
-          // same name): the notice is stale.
+          // same name): the notice is stale. So is one from a member that has not reached the removal this
+          // one applied (it answers a question: it may never have counted this member yet).
           const index = Number(item.index);
-          if (this.addedSince(index)) break;
+          if (this.addedSince(index) || index < this.removedAt) break;
           this.removalAppliedBy.add(from);
           this.retire(index);
           break;
         }
         case 'retiring':
-          // A member that believes it was removed asks whether this one applied that: it does not count it.
+          // A member that believes it was removed asks whether this one applied that. Not counting it, this
+          // one answers with where it applied the removal, or (restarted since) how far it has applied.
           if (!this.inConfiguration(from)) this.peers.send(from, { kind: 'removed', index: this.removedPeers.get(from) ?? this.consensus.applied });
           break;
       }
