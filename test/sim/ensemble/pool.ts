@@ -98,7 +98,9 @@ export async function runEnsemblePool(run: EnsemblePoolRun): Promise<EnsembleTot
   const workerUrl = new URL('./worker.ts', import.meta.url);
   const one = (): Promise<void> =>
     new Promise((resolve, reject) => {
-      const child = fork(workerUrl, [], { execArgv: ['--import', 'tsx', '--max-semi-space-size=32'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // One worker per core keeps every core busy: the collector's helper threads would only contend with them.
+      const execArgv = ['--import', 'tsx', '--max-semi-space-size=32', '--single-threaded-gc'];
+      const child = fork(workerUrl, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       const dispatch = (): void => {
         if (next >= end || (run.stopAtFailure === true && totals.failures.length > 0)) {
           child.send({ type: 'exit' } satisfies EnsembleWorkerRequest);
