@@ -2,7 +2,7 @@
 // notice for a removal it never applied starts its retirement, in which it asks the others each election
 // timeout and stops only once most of its configuration answered; a notice older than what it applied, while
 // it is in its configuration, is stale (it was added again since) and changes nothing. Peers that do not count
-// a member answer its question.
+// a member answer its question; a removed member counts only answers from members that reached its removal.
 
 import { describe, expect, it } from 'vitest';
 import { nodeId } from '../../server/raft/index.ts';
@@ -12,6 +12,7 @@ import { bootstrapIfNew, Member } from '../../server/runtime/member.ts';
 import type { PeerItem, PeerNetwork, PeerReceiver } from '../../server/runtime/peers.ts';
 import { openLog } from '../../server/storage/log.ts';
 import { SimDisk } from '../../server/storage/sim-disk.ts';
+import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
 import { Owner, Scheduler } from '../sim/ensemble/scheduler.ts';
 
 const electionMs = 10 * 20;
@@ -109,5 +110,62 @@ describe('removal notices', () => {
     expect(stopped()).toBe(false);
     expect(sent.filter(({ item }) => item.kind === 'retiring').length).toBe(asked);
     await member.stop();
+  });
+});
+
+/** Three real members on the simulator's clock and disks, over an in-memory network that can drop items. */
+async function threeMembers(): Promise<{ members: Map<string, Member>; scheduler: Scheduler; drop: { when: (from: string, to: string, item: PeerItem) => boolean }; deliver: (from: string, to: string, item: PeerItem) => void }> {
+  const scheduler = new Scheduler(seededRandom(3));
+  const names = ['n1', 'n2', 'n3'];
+  const receivers = new Map<string, PeerReceiver<PeerItem>>();
+  const drop = { when: (_from: string, _to: string, _item: PeerItem): boolean => false };
+  const deliver = (from: string, to: string, item: PeerItem): void => receivers.get(to)?.onItems(from, decodeFrame(encodeFrame([item])) as PeerItem[]);
+  const members = new Map<string, Member>();
+  for (const [i, name] of names.entries()) {
+    const clock = scheduler.memberClock(new Owner(name), 1);
+    const initialCluster = names.map((n) => `${n}=sim-${n}:2`).join(',');
+    const config = resolveMemberConfig({ name, dataDir: '/data', listenClient: `sim-${name}:1`, listenPeer: `sim-${name}:2`, initialCluster, tickMs: 10, electionTicks: 20, heartbeatTicks: 2 });
+    const log = await openLog({ dir: '/data', disk: new SimDisk({ fileBytesMax: 64 << 20 }).mount(), segmentBytesMax: 1 << 20 });
+    await bootstrapIfNew(log, config);
+    const peers: PeerNetwork<PeerItem> = {
+      attach: (r) => void receivers.set(name, r),
+      setPeers: () => {},
+      send: (to, item) => void (drop.when(name, to, item) || scheduler.at(0.2, () => deliver(name, to, item))),
+      close: () => Promise.resolve(),
+    };
+    members.set(name, new Member(config, log, { clock, wallClock: () => 1_700_000_000_000 + clock.now(), random: seededRandom(10 + i), peers }));
+  }
+  for (const member of members.values()) member.start();
+  return { members, scheduler, drop, deliver };
+}
+
+describe('a removed member among others', () => {
+  it('counts only answers from members that reached the removal it applied, and stops on those', async () => {
+    const { members, scheduler, drop, deliver } = await threeMembers();
+    const leader = (): Member | undefined => [...members.values()].find((m) => m.consensus.role === 'leader');
+    await scheduler.run(scheduler.now + 20 * electionMs, () => leader() !== undefined);
+    const lead = leader()!;
+    const victim = [...members.entries()].find(([, m]) => m !== lead)!;
+    const [victimName, removed] = victim;
+    let stopped = false;
+    void removed.stopped.then(() => (stopped = true));
+    // The others' own answers are lost, so that only the ones below reach it.
+    drop.when = (_from, to, item) => to === victimName && item.kind === 'removed';
+    await scheduler.run(scheduler.now + electionMs); // the leader's first entry applies: changes may follow
+    const removal = lead.consensus.proposeConfChange({ type: 'removeNode', node: nodeId(victimName) });
+    await scheduler.run(scheduler.now + 10 * electionMs, () => !removed.consensus.status().confState.voters.includes(nodeId(victimName)));
+    await removal;
+    const removedAt = removed.consensus.applied;
+    const others = [...members.keys()].filter((name) => name !== victimName);
+    // Answers from members that had not reached its removal: it may still be needed by them; it stays.
+    for (const name of others) scheduler.at(1, () => deliver(name, victimName, { kind: 'removed', index: 1 }));
+    await scheduler.run(scheduler.now + 10 * electionMs, () => stopped);
+    expect(stopped).toBe(false);
+    for (const name of others) scheduler.at(1, () => deliver(name, victimName, { kind: 'removed', index: removedAt }));
+    await scheduler.run(scheduler.now + electionMs, () => stopped);
+    expect(stopped).toBe(true);
+    let all = false;
+    void Promise.all([...members.values()].map((m) => m.stop())).then(() => (all = true));
+    await scheduler.run(scheduler.now + 20 * electionMs, () => all);
   });
 });
