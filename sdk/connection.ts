@@ -110,7 +110,7 @@ export class Connection {
   }
 
   /**
-   * Takes the cluster's current member endpoints (from a hello). The given ones stay: a member that answers
+   * Takes the cluster's current member endpoints (from a hello or a push). The given ones stay: a member that answers
    * may be a removed one that does not know it, and they are what the user vouched for.
    */
   learnEndpoints(announced: readonly string[]): void {
@@ -322,6 +322,10 @@ export class Connection {
     for (const message of messages) {
       if ('watch' in message) {
         this.options.onPush(message);
+        continue;
+      }
+      if ('endpoints' in message) {
+        if (message.endpoints.length > 0) this.learnEndpoints(message.endpoints);
         continue;
       }
       const entry = this.pending.get(message.id);

@@ -264,8 +264,16 @@ export type WatchPush =
   /** The member ended the stream (`unavailable` after installing a snapshot): resume after the last revision seen. */
   | { readonly watch: number; readonly canceled: ErrorBody };
 
-/** A message in a server frame: an answer or a watch push. */
-export type ServerMessage = Response | WatchPush;
+/**
+ * The client endpoints of the cluster's members, pushed to every connection that said hello whenever the
+ * membership or a member's address changes, so a long-lived client follows the cluster as it changes.
+ */
+export interface EndpointsPush {
+  readonly endpoints: readonly string[];
+}
+
+/** A message in a server frame: an answer, a watch push or the members' endpoints. */
+export type ServerMessage = Response | WatchPush | EndpointsPush;
 
 /** A lease or session, as `leaseList` and `leaseTimeToLive` describe it. */
 export interface LeaseInfo {

@@ -101,6 +101,8 @@ export class Member {
   ) {
     this.clock = deps.clock;
     this.peers = deps.peers;
+    // First: recovering the log below may already announce the members' endpoints (to no one yet).
+    this.requests = new RequestHandler(this);
     // Replicated state: the same on every member (each registers its own client address through the log).
     const initialMembers = new Map<string, MemberAddress>();
     for (const [name, peerUrl] of config.initialCluster) initialMembers.set(name, { peerUrl, clientUrl: config.initialClientUrls.get(name) ?? '' });
@@ -113,11 +115,13 @@ export class Member {
         onRegistryChange: () => {
           this.connectPeers();
           this.registerClientUrl();
+          this.requests.announceEndpoints();
         },
         onRestore: () => {
           this.deps.observer?.restored(this.app.machine.revision);
           this.hub.resetAll('the member installed a snapshot; resume the watch');
           this.revisions.applied();
+          this.requests.announceEndpoints();
         },
         onConfChange: (change, index) => this.onConfChange(change, index),
         onRoleChange: (role, leader) => this.onRoleChange(role, leader),
@@ -159,7 +163,6 @@ export class Member {
       batchMs: config.tickMs,
     });
     this.peers.attach({ onItems: (from, items) => this.onPeerItems(from, items), onPeerDown: (peer) => this.consensus.peerDown(nodeId(peer)) });
-    this.requests = new RequestHandler(this);
   }
 
   /** Starts consensus and the recurring jobs; the transports are the caller's. */
@@ -239,6 +242,7 @@ export class Member {
 
   private onConfChange(change: ConfChange, index: LogIndex): void {
     this.connectPeers();
+    this.requests.announceEndpoints();
     if (change.type === 'removeNode' && change.node !== this.config.name) {
       this.removedPeers.set(change.node, index);
       this.peers.send(change.node, { kind: 'removed', index });

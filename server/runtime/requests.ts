@@ -4,7 +4,7 @@
 
 import { commandProblem, metaProblem, type Command, type CommandError, type LeaseId, type WatchFilter } from '../state/index.ts';
 import type { ClientConnection, ClientHandler } from '../transport/client.ts';
-import type { ErrorBody, HelloResult, ResponseHeader } from '../../sdk/protocol/messages.ts';
+import type { EndpointsPush, ErrorBody, HelloResult, ResponseHeader } from '../../sdk/protocol/messages.ts';
 import { protocolVersion } from '../../sdk/protocol/messages.ts';
 import { nodeId } from '../raft/types.ts';
 import { backupSteps } from './backup.ts';
@@ -15,6 +15,8 @@ import type { Member } from './member.ts';
 interface ConnectionState {
   clientId: string;
   inFlight: number;
+  /** The members' endpoints this client last heard of, joined by spaces (empty before its hello). */
+  endpoints: string;
 }
 
 type Fields = Record<string, unknown>;
@@ -28,7 +30,7 @@ export class RequestHandler implements ClientHandler {
   constructor(private readonly member: Member) {}
 
   open(connection: ClientConnection): void {
-    this.states.set(connection, { clientId: '', inFlight: 0 });
+    this.states.set(connection, { clientId: '', inFlight: 0, endpoints: '' });
     this.member.metrics.connections.inc();
   }
 
@@ -167,6 +169,8 @@ export class RequestHandler implements ClientHandler {
     state.clientId = clientId;
     const { sessionTtlMinMs, sessionTtlMaxMs } = this.member.config;
     const leader = this.member.consensus.leader;
+    const endpoints = this.memberEndpoints();
+    state.endpoints = endpoints.join(' ');
     const hello: HelloResult = {
       member: this.member.config.name,
       sessionTtlMinMs,
@@ -174,7 +178,7 @@ export class RequestHandler implements ClientHandler {
       leader,
       leaderEndpoint: this.member.clientEndpointOf(leader),
       requestBytesMax: this.member.config.limits.requestBytesMax,
-      endpoints: this.memberEndpoints(),
+      endpoints,
     };
     return Promise.resolve(hello);
   }
@@ -183,6 +187,24 @@ export class RequestHandler implements ClientHandler {
   private memberEndpoints(): string[] {
     const { voters, learners } = this.member.consensus.status().confState;
     return [...voters, ...learners].map((name) => this.member.clientEndpointOf(name)).filter((url): url is string => url !== null);
+  }
+
+  /**
+   * Tells every client that said hello the members' endpoints when they changed (a member added, removed or
+   * registering its address): a client connected to one member for a long time otherwise knows only the
+   * members of its last hello, and all of those may be gone by the time its member goes too.
+   */
+  announceEndpoints(): void {
+    if (this.states.size === 0) return; // nobody to tell (a member recovering its log has no clients yet)
+    const endpoints = this.memberEndpoints();
+    if (endpoints.length === 0) return;
+    const key = endpoints.join(' ');
+    const push: EndpointsPush = { endpoints };
+    for (const [connection, state] of this.states) {
+      if (state.clientId === '' || state.endpoints === key) continue;
+      state.endpoints = key;
+      connection.push(push);
+    }
   }
 
   private async write(state: ConnectionState, op: string, r: Fields): Promise<unknown> {

@@ -309,16 +309,20 @@ class JepsenRun {
     }
   }
 
-  /** Reads the final state and the ensemble's whole event history, then runs every checker. */
+  /**
+   * Reads the final state and the ensemble's whole event history, then runs every checker. A cluster that
+   * cannot answer those reads after the heal fails liveness, and there is nothing to judge the rest against.
+   */
   private async judge(admin: Client): Promise<JepsenResult> {
-    const finalRevision = (await admin.range('/kv', { limit: 1 })).revision;
-    for (const key of ['k0', 'k1', 'k2', 'k3', 'k4']) {
-      const pending = this.recorder.invoke('final', { op: 'get', key });
-      const node = await admin.get(`/kv/${key}`).catch((e: unknown) => (e instanceof SynodError && e.code === 'not_found' ? null : Promise.reject(e)));
-      pending.complete({ status: 'ok', result: node === null ? { op: 'get', found: false } : { op: 'get', found: true, value: text(node.data), version: node.stat.version } });
+    let finalState: { revisions: number; payloads: string[] };
+    try {
+      finalState = await this.readFinalState(admin);
+    } catch (error) {
+      if (!(error instanceof SynodError)) throw error;
+      this.anomalies.push({ checker: 'liveness', message: `the final state could not be read after the heal: ${error.message}`, report: '' });
+      return { operations: 0, watchEvents: 0, lockGrants: 0, staleWritesRejected: 0, unfencedStaleWrites: 0, sessionsExpired: 0, sequentialCreates: 0, revisions: 0, faults: this.faults, anomalies: this.anomalies };
     }
-    const revisions = await this.loadHistory(admin, finalRevision);
-    const payloads = await this.sequentialPayloads(admin);
+    const { revisions, payloads } = finalState;
     const check = (run: () => void): void => {
       try {
         run();
@@ -348,6 +352,17 @@ class JepsenRun {
       faults: this.faults,
       anomalies: this.anomalies,
     };
+  }
+
+  /** The final value of every key (recorded as reads), the revisions replayed and the sequential payloads. */
+  private async readFinalState(admin: Client): Promise<{ revisions: number; payloads: string[] }> {
+    const finalRevision = (await admin.range('/kv', { limit: 1 })).revision;
+    for (const key of ['k0', 'k1', 'k2', 'k3', 'k4']) {
+      const pending = this.recorder.invoke('final', { op: 'get', key });
+      const node = await admin.get(`/kv/${key}`).catch((e: unknown) => (e instanceof SynodError && e.code === 'not_found' ? null : Promise.reject(e)));
+      pending.complete({ status: 'ok', result: node === null ? { op: 'get', found: false } : { op: 'get', found: true, value: text(node.data), version: node.stat.version } });
+    }
+    return { revisions: await this.loadHistory(admin, finalRevision), payloads: await this.sequentialPayloads(admin) };
   }
 
   /** Every event from revision 1 to `until`, replayed by a watch: the authoritative history. */

@@ -6,13 +6,13 @@ import { connect } from '../../sdk/client.ts';
 import { Connection } from '../../sdk/connection.ts';
 import { systemDeps, type SocketEvents } from '../../sdk/deps.ts';
 import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
-import type { Request, Response } from '../../sdk/protocol/messages.ts';
+import type { Request, Response, ServerMessage } from '../../sdk/protocol/messages.ts';
 
 /**
  * Members that answer each request with `answer(endpoint, request)`, drop the connection unanswered ('die') or
  * never answer ('hold'); records every request with the endpoint that received it.
  */
-function scriptedMembers(answer: (endpoint: string, request: Request) => Response | 'die' | 'hold') {
+function scriptedMembers(answer: (endpoint: string, request: Request) => Response | ServerMessage[] | 'die' | 'hold') {
   const received: Array<{ endpoint: string; request: Request }> = [];
   const connect = (url: string, events: SocketEvents) => {
     const endpoint = url.replace(/^ws:\/\//, '').replace(/\/v1\/ws$/, '');
@@ -29,7 +29,7 @@ function scriptedMembers(answer: (endpoint: string, request: Request) => Respons
           received.push({ endpoint, request });
           const response = answer(endpoint, request);
           if (response === 'die') close();
-          else if (response !== 'hold') setImmediate(() => open && events.onMessage(encodeFrame([response])));
+          else if (response !== 'hold') setImmediate(() => open && events.onMessage(encodeFrame(Array.isArray(response) ? response : [response])));
         }
       },
       terminate: close,
@@ -86,6 +86,22 @@ describe('connection', () => {
     try {
       await expect(conn.call({ op: 'memberRemove', name: 'n3' }, { retry: false })).rejects.toMatchObject({ code: 'unavailable' });
       expect(ops()).toEqual([{ endpoint: 'a:1', op: 'memberRemove' }]);
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('follows the members a member announces: when its member dies, it goes to one it was told of since', async () => {
+    // The client was given a:1 only. a:1 announces b:2 with its first answer, then dies on every request.
+    const { ops, deps } = scriptedMembers((endpoint, request): Response | ServerMessage[] | 'die' => {
+      if (endpoint === 'b:2') return { id: request.id, ok: true, header, result: 'from b' };
+      return request.op === 'ping' ? [{ endpoints: ['a:1', 'b:2'] }, { id: request.id, ok: true, header, result: 'from a' }] : 'die';
+    });
+    const conn = connection(deps);
+    try {
+      expect((await conn.call({ op: 'ping' })).result).toBe('from a');
+      expect((await conn.call({ op: 'get', path: '/x' })).result).toBe('from b');
+      expect(ops().at(-1)).toEqual({ endpoint: 'b:2', op: 'get' });
     } finally {
       conn.close();
     }

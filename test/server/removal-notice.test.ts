@@ -14,44 +14,7 @@ import { openLog } from '../../server/storage/log.ts';
 import { SimDisk } from '../../server/storage/sim-disk.ts';
 import { decodeFrame, encodeFrame } from '../../sdk/protocol/codec.ts';
 import { Owner, Scheduler } from '../sim/ensemble/scheduler.ts';
-
-const electionMs = 10 * 20;
-
-interface Harness {
-  member: Member;
-  scheduler: Scheduler;
-  /** What the member sent, other than Raft messages. */
-  sent: Array<{ to: string; item: PeerItem }>;
-  from: (peer: string, item: PeerItem) => void;
-  stopped: () => boolean;
-}
-
-/** Member n1 of `cluster` (the others exist only as names); it waits until it leads when it is alone. */
-async function memberOf(cluster: readonly string[]): Promise<Harness> {
-  const scheduler = new Scheduler(seededRandom(1));
-  const owner = new Owner('n1');
-  const clock = scheduler.memberClock(owner, 1);
-  const initialCluster = cluster.map((name) => `${name}=sim-${name}:2`).join(',');
-  const config = resolveMemberConfig({ name: 'n1', dataDir: '/data', listenClient: 'sim-n1:1', listenPeer: 'sim-n1:2', initialCluster, tickMs: 10, electionTicks: 20, heartbeatTicks: 2 });
-  const log = await openLog({ dir: '/data', disk: new SimDisk({ fileBytesMax: 64 << 20 }).mount(), segmentBytesMax: 1 << 20 });
-  await bootstrapIfNew(log, config);
-  let receiver: PeerReceiver<PeerItem> | null = null;
-  const sent: Harness['sent'] = [];
-  const peers: PeerNetwork<PeerItem> = {
-    attach: (r) => void (receiver = r),
-    setPeers: () => {},
-    send: (to, item) => void (item.kind !== 'raft' && sent.push({ to, item })),
-    close: () => Promise.resolve(),
-  };
-  const member = new Member(config, log, { clock, wallClock: () => 1_700_000_000_000 + clock.now(), random: seededRandom(2), peers });
-  let done = false;
-  void member.stopped.then(() => (done = true));
-  member.start();
-  if (cluster.length === 1) await scheduler.run(scheduler.now + 5 * electionMs, () => member.consensus.role === 'leader');
-  return { member, scheduler, sent, from: (peer, item) => receiver!.onItems(peer, [item]), stopped: () => done };
-}
-
-const singleMember = (): Promise<Harness> => memberOf(['n1']);
+import { electionMs, memberOf, singleMember } from './sim-member.ts';
 
 describe('removal notices', () => {
   it('ignores a notice for a removal older than what the member applied while it is in its configuration', async () => {

@@ -131,15 +131,23 @@ export class SimMember {
         this.context.onCrashAfterVote(this);
       }
     });
-    const member = new Member(this.config, log, {
-      clock,
-      wallClock: () => wallOffsetMs + clock.now(),
-      random,
-      peers,
-      observer: this.context.observer(this.name),
-      plantedBugs: this.context.plantedBugs,
-      raftTuning: this.context.raftTuning,
-    });
+    let member: Member;
+    try {
+      member = new Member(this.config, log, {
+        clock,
+        wallClock: () => wallOffsetMs + clock.now(),
+        random,
+        peers,
+        observer: this.context.observer(this.name),
+        plantedBugs: this.context.plantedBugs,
+        raftTuning: this.context.raftTuning,
+      });
+    } catch (error) {
+      // Recovery from a disk the runtime itself wrote must not throw: a finding of this seed.
+      this.owner = null;
+      this.context.onStopped(this, error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
     this.member = member;
     this.peers = peers;
     this.context.network.attachMember(this.name, { owner, clock, requests: member.requests, receiver: peers.peerReceiver });
