@@ -4,7 +4,7 @@
 // again, and the same checkers judge the recorded histories against the ensemble's own event history.
 
 import { Client, SynodError, text, type WatchEvent } from '../../sdk/index.ts';
-import { systemDeps, webSocketFactory, type ClientSocket, type Deps } from '../../sdk/deps.ts';
+import { systemDeps, webSocketFactory, type ClientSocket, type Deps, type Timer } from '../../sdk/deps.ts';
 import { seededRandom, type Random } from '../../server/raft/random.ts';
 import { HistoryRecorder } from '../check/index.ts';
 import { EnsembleCheckers, EnsembleViolation } from '../sim/ensemble/checkers.ts';
@@ -132,26 +132,44 @@ class JepsenRun {
     return this.judge(admin);
   }
 
-  /** A client process inside this one: its sockets die with it. */
+  /**
+   * A client process inside this one: its sockets and timers die with it (otherwise the SDK clients of every
+   * process crashed so far would go on redialling to the end of the run, and keep this one alive after it).
+   */
   private spawn(name: string): ClientProcess {
     const sockets = new Set<ClientSocket>();
+    const timers = new Set<NodeJS.Timeout>();
     let dead = false;
+    const never: Timer = { handle: null };
     return {
       deps: {
         ...systemDeps,
+        clock: {
+          ...systemDeps.clock,
+          setTimeout: (callback, delayMs) => {
+            if (dead) return never;
+            const handle = setTimeout(() => (timers.delete(handle), callback()), delayMs);
+            timers.add(handle);
+            return { handle };
+          },
+          clearTimeout: (timer) => {
+            if (timer === never) return;
+            clearTimeout(timer.handle as NodeJS.Timeout);
+            timers.delete(timer.handle as NodeJS.Timeout);
+          },
+          defer: (callback) => void setImmediate(() => dead || callback()),
+        },
         connect: (url, events, options) => {
-          if (dead) {
-            // A dead process opens nothing: the attempt fails at once (and the workload loop has ended).
-            setImmediate(() => events.onClose());
-            return { send: () => {}, terminate: () => {}, close: () => {} };
-          }
-          const socket = webSocketFactory(url, { ...events, onClose: () => (sockets.delete(socket), events.onClose()) }, options);
+          if (dead) return { send: () => {}, terminate: () => {}, close: () => {} }; // a dead process opens nothing
+          const socket = webSocketFactory(url, { ...events, onClose: () => (sockets.delete(socket), dead || events.onClose()) }, options);
           sockets.add(socket);
           return socket;
         },
       },
       crash: () => {
         dead = true;
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
         for (const socket of sockets) socket.terminate();
       },
       pause: () => {},
