@@ -4,7 +4,7 @@
 // again, and the same checkers judge the recorded histories against the ensemble's own event history.
 
 import { Client, SynodError, text, type WatchEvent } from '../../sdk/index.ts';
-import { systemDeps, webSocketFactory, type ClientSocket, type Deps, type Timer } from '../../sdk/deps.ts';
+import { systemDeps, webSocketFactory, type ClientSocket, type Deps } from '../../sdk/deps.ts';
 import { seededRandom, type Random } from '../../server/raft/random.ts';
 import { HistoryRecorder } from '../check/index.ts';
 import { EnsembleCheckers, EnsembleViolation } from '../sim/ensemble/checkers.ts';
@@ -140,20 +140,18 @@ class JepsenRun {
     const sockets = new Set<ClientSocket>();
     const timers = new Set<NodeJS.Timeout>();
     let dead = false;
-    const never: Timer = { handle: null };
     return {
       deps: {
         ...systemDeps,
         clock: {
           ...systemDeps.clock,
           setTimeout: (callback, delayMs) => {
-            if (dead) return never;
+            if (dead) return { handle: null }; // never runs (clearing it is a no-op)
             const handle = setTimeout(() => (timers.delete(handle), callback()), delayMs);
             timers.add(handle);
             return { handle };
           },
           clearTimeout: (timer) => {
-            if (timer === never) return;
             clearTimeout(timer.handle as NodeJS.Timeout);
             timers.delete(timer.handle as NodeJS.Timeout);
           },
