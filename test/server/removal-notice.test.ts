@@ -58,6 +58,30 @@ describe('removal notices', () => {
     await member.stop();
   });
 
+  it('tells a removed member it applied the removal only once that commit survives a crash', async () => {
+    // The removed member stops for good on the word of most of the others: a member that forgot the commit in a
+    // crash would count it again, and the new configuration could be left without a majority that knows it
+    // (seed 38514 of the ensemble simulation: the commit index alone moved, and was not synced).
+    const harness = await singleMember();
+    const { member, scheduler, disk } = harness;
+    await scheduler.run(scheduler.now + electionMs); // the leader's first entry applies: changes may follow
+    const added = member.consensus.proposeConfChange({ type: 'addLearner', node: nodeId('n9') });
+    await scheduler.run(scheduler.now + electionMs, () => member.consensus.status().confState.learners.length > 0);
+    await added;
+    // What a crash at the moment of the notice would leave on the disk.
+    const notices: Array<{ index: number; survivor: SimDisk }> = [];
+    harness.onSend = (to, item) => void (to === 'n9' && item.kind === 'removed' && notices.push({ index: Number(item.index), survivor: disk.cloneDurable() }));
+    const removal = member.consensus.proposeConfChange({ type: 'removeNode', node: nodeId('n9') });
+    await scheduler.run(scheduler.now + electionMs, () => notices.length > 0);
+    await removal;
+    expect(notices.length).toBe(1);
+    const { index, survivor } = notices[0]!;
+    expect(index).toBe(member.consensus.applied);
+    const recovered = await openLog({ dir: '/data', disk: survivor.mount(), segmentBytesMax: 1 << 20 });
+    expect(recovered.storage.hardState().commit).toBeGreaterThanOrEqual(index);
+    await member.stop();
+  });
+
   it('stays when it has applied past the removal a notice named and is in its configuration', async () => {
     // A member added again under its old name can hear a notice of its old removal before it has caught up
     // (from a member that has not applied the re-adding yet): the notice looks fresh then, and is stale later.

@@ -16,6 +16,9 @@ export interface Harness {
   scheduler: Scheduler;
   /** What the member sent, other than Raft messages. */
   sent: Array<{ to: string; item: PeerItem }>;
+  /** Called as the member sends anything but a Raft message, before `sent` records it. */
+  onSend: ((to: string, item: PeerItem) => void) | null;
+  disk: SimDisk;
   from: (peer: string, item: PeerItem) => void;
   stopped: () => boolean;
 }
@@ -27,22 +30,28 @@ export async function memberOf(cluster: readonly string[]): Promise<Harness> {
   const clock = scheduler.memberClock(owner, 1);
   const initialCluster = cluster.map((name) => `${name}=sim-${name}:2`).join(',');
   const config = resolveMemberConfig({ name: 'n1', dataDir: '/data', listenClient: 'sim-n1:1', listenPeer: 'sim-n1:2', initialCluster, tickMs: 10, electionTicks: 20, heartbeatTicks: 2 });
-  const log = await openLog({ dir: '/data', disk: new SimDisk({ fileBytesMax: 64 << 20 }).mount(), segmentBytesMax: 1 << 20 });
+  const disk = new SimDisk({ fileBytesMax: 64 << 20 });
+  const log = await openLog({ dir: '/data', disk: disk.mount(), segmentBytesMax: 1 << 20 });
   await bootstrapIfNew(log, config);
   let receiver: PeerReceiver<PeerItem> | null = null;
   const sent: Harness['sent'] = [];
   const peers: PeerNetwork<PeerItem> = {
     attach: (r) => void (receiver = r),
     setPeers: () => {},
-    send: (to, item) => void (item.kind !== 'raft' && sent.push({ to, item })),
+    send: (to, item) => {
+      if (item.kind === 'raft') return;
+      harness.onSend?.(to, item);
+      sent.push({ to, item });
+    },
     close: () => Promise.resolve(),
   };
   const member = new Member(config, log, { clock, wallClock: () => 1_700_000_000_000 + clock.now(), random: seededRandom(2), peers });
   let done = false;
+  const harness: Harness = { member, scheduler, sent, onSend: null, disk, from: (peer, item) => receiver!.onItems(peer, [item]), stopped: () => done };
   void member.stopped.then(() => (done = true));
   member.start();
   if (cluster.length === 1) await scheduler.run(scheduler.now + 5 * electionMs, () => member.consensus.role === 'leader');
-  return { member, scheduler, sent, from: (peer, item) => receiver!.onItems(peer, [item]), stopped: () => done };
+  return harness;
 }
 
 export const singleMember = (): Promise<Harness> => memberOf(['n1']);
