@@ -119,7 +119,7 @@ export class RawNode {
       committedEntries,
       messages: raft.messages,
       readStates: raft.readStates,
-      mustSync: entries.length > 0 || snapshot !== null || hard.term !== this.previousHard.term || hard.vote !== this.previousHard.vote,
+      mustSync: entries.length > 0 || snapshot !== null || hard.term !== this.previousHard.term || hard.vote !== this.previousHard.vote || committedEntries.some((entry) => entry.kind === 'config'),
     };
     raft.messages = [];
     raft.readStates = [];

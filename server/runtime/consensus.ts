@@ -336,13 +336,9 @@ export class Consensus {
       await new Promise<void>((resolve) => this.options.clock.defer(resolve));
       if (ready.committedEntries.length > 0) await new Promise<void>((resolve) => this.options.clock.defer(resolve));
     }
-    // A membership entry's commit must survive a crash: this member tells a removed peer it applied the removal,
-    // and the peer then stops for good; forgetting the commit after a restart could leave the new
-    // configuration without a majority that knows it (seed 38514 of the ensemble simulation).
-    const configCommitted = ready.committedEntries.some((entry) => entry.kind === 'config');
-    const saving = mustWrite ? this.options.log.save(configCommitted ? { ...ready, mustSync: true } : ready) : null;
+    const saving = mustWrite ? this.options.log.save(ready) : null;
     if (saving !== null) {
-      if (ready.entries.length > 0 || ready.snapshot !== null || termOrVoteChanged || configCommitted) {
+      if (ready.mustSync) {
         await saving;
       } else {
         // Only the commit index moved: nothing waits on it (a lost commit index is learnt again), and the
