@@ -24,7 +24,8 @@ describe('synodctl: locks, elections, leases and sessions', () => {
   it('holds a lock until Ctrl-C, printing the token, and shows holder and waiters in order', async () => {
     const alice = ctlBackground(endpoints, ['lock', 'jobs/nightly', '--owner', 'alice']);
     const token = Number((await alice.waitFor(/^(\d+)\n/))[1]);
-    expect(alice.stderr).toMatch(/holding lock jobs\/nightly \(token \d+, node \/synod\/locks\/jobs\/nightly\/lock-\d+-\d+-\d{10}\) until Ctrl-C/);
+    // stdout and stderr are separate pipes: the notice may arrive after the token, so wait for it too.
+    await alice.waitFor(/holding lock jobs\/nightly \(token \d+, node \/synod\/locks\/jobs\/nightly\/lock-\d+-\d+-\d{10}\) until Ctrl-C/, 'stderr');
 
     // A second contender gives up after --wait, saying who holds the lock.
     const bob = await ctl(endpoints, ['lock', 'jobs/nightly', '--owner', 'bob', '--wait', '500ms']);
