@@ -131,16 +131,21 @@ export function ctlBackground(endpoints: readonly string[], args: readonly strin
   return background(synodctlBin, ['--endpoints', endpoints.join(','), ...args], env);
 }
 
-/** Watch requests the members have received (their metrics), summed: a watch is registered once counted. */
+/**
+ * Watch requests the members have received (their metrics), summed: a watch is registered once counted. Asks
+ * again until every member answers: a member left out would make the sum too low.
+ */
 export async function watchRequests(endpoints: readonly string[]): Promise<number> {
-  const counts = await Promise.all(
-    endpoints.map(async (endpoint) => {
-      const text = await fetch(`http://${endpoint}/metrics`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text()).catch(() => '');
-      const line = text.split('\n').find((l) => l.startsWith('synod_client_requests_total{op="watch"}'));
-      return line === undefined ? 0 : Number(line.split(' ')[1]);
-    }),
-  );
-  return counts.reduce((a, b) => a + b, 0);
+  return waitFor('every member to report its watch requests', async () => {
+    const counts = await Promise.all(
+      endpoints.map(async (endpoint) => {
+        const text = await fetch(`http://${endpoint}/metrics`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text());
+        const line = text.split('\n').find((l) => l.startsWith('synod_client_requests_total{op="watch"}'));
+        return line === undefined ? 0 : Number(line.split(' ')[1]);
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  });
 }
 
 /** Waits until the members have received at least `count` watch requests in all. */

@@ -83,7 +83,7 @@ describe('synod and synodctl: the cluster', () => {
         return n4Row !== undefined && n4Row.applied >= rows.find((r) => r.id === 'n1')!.applied - 5 ? true : undefined;
       });
       expect(await ctlJson(endpoints, ['member', 'promote', 'n4'])).toEqual({ id: 'n4', promoted: true });
-      await ctl(endpoints, ['put', '/joined', 'yes']);
+      expect((await ctl(endpoints, ['put', '/joined', 'yes'])).status).toBe(0);
       await waitFor('n4 to serve the write', async () => (await ctl(joined, ['get', '/joined', '--serializable'])).stdout === 'yes\n' || undefined);
       expect((await ctlJson(endpoints, ['member', 'list'])).members.find((m: { id: string }) => m.id === 'n4')).toMatchObject({ learner: false });
 

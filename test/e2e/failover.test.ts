@@ -170,7 +170,7 @@ describe('a member removed while it could not hear the removal', () => {
       // The removal committed while it was down and the notices sent then were lost; the leader no longer
       // replicates to it, so it learns from the others when it speaks to them.
       await cluster.restart(victim.name);
-      await waitFor(`${victim.name} to stop`, () => victim.process === null, 5_000);
+      await waitFor(`${victim.name} to stop`, () => victim.process === null, 20_000);
       expect(text((await admin.get('/after-removal')).data)).toBe('written by the two left');
     } finally {
       await admin.close();

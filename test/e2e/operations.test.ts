@@ -102,9 +102,9 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
   });
 
   it('removes a TTL node once it has gone unmodified for its TTL', async () => {
+    const createdAt = Date.now(); // before the member stamps the node's time on receipt
     const created = await client.create('/ops/ttl-node', 'short-lived', { mode: 'ttl', ttlMs: 300 });
     expect(created.stat).toMatchObject({ mode: 'ttl', ttlMs: 300 });
-    const createdAt = Date.now();
     await waitFor('the TTL node to be swept', async () => (await client.exists('/ops/ttl-node')) === null, 5000);
     expect(Date.now() - createdAt).toBeGreaterThanOrEqual(300);
   });

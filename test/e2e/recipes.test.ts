@@ -502,8 +502,9 @@ describe('lock and election recipes against a real ensemble', () => {
     const a = startProcess('A', lockHolderScript, { kind: 'lock', name: 'jeopardy-pause', ttlMs: jeopardyTtlMs, writer: 'A' });
     const acquired = await a.waitEvent('acquired', 20_000);
     const beat = await eventAfter(a, 'beatAnswered', acquired, 5_000);
-    // Every member stops for 85% of the TTL, counted from the last answered heartbeat.
-    const pauseUntilMs = beat.atMs + jeopardyTtlMs * 0.85;
+    // Every member stops for 75% of the TTL, counted from the last answered heartbeat: past the jeopardy
+    // warning (at two thirds), with room for the members to wake and hear a heartbeat before the TTL.
+    const pauseUntilMs = beat.atMs + jeopardyTtlMs * 0.75;
     for (const m of cluster.members) cluster.signal(m.name, 'SIGSTOP');
     try {
       await waitFor('the end of the pause', () => Date.now() >= pauseUntilMs, jeopardyTtlMs);

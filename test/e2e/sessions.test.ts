@@ -11,6 +11,9 @@ import { collect, connectTo, endpointOf, memberAt, sleep } from './helpers.ts';
 
 const holderScript = fileURLToPath(new URL('./fixtures/session-holder.ts', import.meta.url));
 const ttlMs = 1500;
+// The sessions that must live through a reconnect or a failover: long enough that a loaded machine's stalls
+// (a member's election timeout is 0.5 s) cannot expire them, short enough that holding past it is quick.
+const survivingTtlMs = 3000;
 
 interface HolderEvent {
   readonly event: 'ready' | 'beatSent' | 'beatAnswered' | 'expired';
@@ -18,6 +21,8 @@ interface HolderEvent {
   readonly sessionId?: number;
   readonly path?: string;
   readonly ttlMs?: number;
+  /** For `beatAnswered`: when that heartbeat was sent. */
+  readonly sentAtMs?: number;
 }
 
 /** A session-holding client in its own process (so it can be paused or killed like a real application). */
@@ -103,9 +108,10 @@ describe('sessions', () => {
     expect(deletion.stat.ephemeralOwner).toBe(holder.events.find((e) => e.event === 'ready')!.sessionId);
     const lastAnswered = holder.last('beatAnswered');
     const lastSent = holder.last('beatSent');
-    // Not before the TTL: the server heard the last answered heartbeat, so the node lives TTL past it
-    // (20 ms of slack for the two processes' view of one clock).
-    expect(deletedAtMs - lastAnswered).toBeGreaterThanOrEqual(ttlMs - 20);
+    // Not before the TTL: the server heard the last answered heartbeat after it was sent, so the node lives
+    // TTL past its sending (20 ms of slack for the two processes' readings of one clock, in whole ms).
+    const lastAnsweredSentAt = holder.events.filter((e) => e.event === 'beatAnswered').at(-1)!.sentAtMs!;
+    expect(deletedAtMs - lastAnsweredSentAt).toBeGreaterThanOrEqual(ttlMs - 20);
     // Soon after: the deadline is at most TTL past the last heartbeat sent (plus forwarding to the leader).
     const latencyMs = deletedAtMs - (Math.max(lastSent, lastAnswered) + ttlMs);
     expiryLatenciesMs.push(latencyMs);
@@ -135,7 +141,7 @@ describe('sessions', () => {
     const followers = cluster.members.filter((m) => m.name !== leaderName).map(endpointOf);
     const client = await connectTo(followers);
     try {
-      const session = await client.session({ ttlMs });
+      const session = await client.session({ ttlMs: survivingTtlMs });
       await client.create('/sessions/mover', '', { mode: 'ephemeral', session, parents: true });
       const exists = async (): Promise<boolean> => (await observer.exists('/sessions/mover')) !== null && session.status !== 'expired';
 
@@ -143,14 +149,14 @@ describe('sessions', () => {
       const first = client.endpoint!;
       client.dropConnection();
       await waitFor('the client to reconnect elsewhere', () => client.endpoint !== null && client.endpoint !== first, 5_000);
-      await holdsFor('the node after a dropped connection', ttlMs * 2, exists);
+      await holdsFor('the node after a dropped connection', survivingTtlMs * 2, exists);
 
       // The member it talks to dies: it moves to the other one.
       const second = client.endpoint!;
       const victim = memberAt(cluster, second);
       await cluster.kill(victim.name);
       await waitFor('the client to move off the killed member', () => client.endpoint !== null && client.endpoint !== second, 5_000);
-      await holdsFor('the node after its member was killed', ttlMs * 2, exists);
+      await holdsFor('the node after its member was killed', survivingTtlMs * 2, exists);
       expect(session.status).not.toBe('expired');
       await cluster.restart(victim.name);
     } finally {
@@ -172,14 +178,14 @@ describe('sessions', () => {
         // The client moves to the next endpoint on each drop, so it reaches the leader within a round.
         await waitFor('a reconnect elsewhere', () => onLeader.endpoint !== null && onLeader.endpoint !== before, 5_000);
       }
-      const sessions = await Promise.all([onFollowers.session({ ttlMs }), onLeader.session({ ttlMs })]);
+      const sessions = await Promise.all([onFollowers.session({ ttlMs: survivingTtlMs }), onLeader.session({ ttlMs: survivingTtlMs })]);
       await onFollowers.create('/sessions/through-failover/followers', '', { mode: 'ephemeral', session: sessions[0]!, parents: true });
       await onLeader.create('/sessions/through-failover/leader', '', { mode: 'ephemeral', session: sessions[1]!, parents: true });
 
       await cluster.kill(leaderName);
       const newLeader = await cluster.waitForLeader();
       expect(newLeader).not.toBe(leaderName);
-      await holdsFor('both ephemeral nodes through the leader change', ttlMs * 2, async () =>
+      await holdsFor('both ephemeral nodes through the leader change', survivingTtlMs * 2, async () =>
         (await observer.children('/sessions/through-failover')).length === 2 && sessions.every((s) => s.status !== 'expired'),
       );
       await cluster.restart(leaderName);

@@ -115,7 +115,8 @@ describe('connection', () => {
     const client = await connect({ endpoints: ['a:1'], deps });
     try {
       const givenUp = client.create('/given-up', 'x', { timeoutMs: 20 });
-      const slow = client.create('/slow', 'x', { timeoutMs: 300 });
+      // Long enough that a stalled event loop cannot let it settle before the barrier is asked for.
+      const slow = client.create('/slow', 'x', { timeoutMs: 1_500 });
       await expect(givenUp).rejects.toMatchObject({ code: 'timeout' });
       const barrier = client.writeBarrier();
       // The barrier waits for the write still in flight: an acknowledgement mark past it would refuse it.
