@@ -53,10 +53,10 @@ class Holder {
     return holder;
   }
 
-  last(event: HolderEvent['event']): number {
+  last(event: HolderEvent['event']): HolderEvent {
     const found = this.events.filter((e) => e.event === event);
     if (found.length === 0) throw new Error(`no ${event} event`);
-    return found[found.length - 1]!.atMs;
+    return found[found.length - 1]!;
   }
 
   async stop(): Promise<void> {
@@ -106,12 +106,12 @@ describe('sessions', () => {
     const deletedAtMs = Date.now();
     const deletion = watch.items.find((i): i is WatchEvent => i.type === 'delete')!;
     expect(deletion.stat.ephemeralOwner).toBe(holder.events.find((e) => e.event === 'ready')!.sessionId);
-    const lastAnswered = holder.last('beatAnswered');
-    const lastSent = holder.last('beatSent');
+    const answered = holder.last('beatAnswered');
+    const lastAnswered = answered.atMs;
+    const lastSent = holder.last('beatSent').atMs;
     // Not before the TTL: the server heard the last answered heartbeat after it was sent, so the node lives
     // TTL past its sending (20 ms of slack for the two processes' readings of one clock, in whole ms).
-    const lastAnsweredSentAt = holder.events.filter((e) => e.event === 'beatAnswered').at(-1)!.sentAtMs!;
-    expect(deletedAtMs - lastAnsweredSentAt).toBeGreaterThanOrEqual(ttlMs - 20);
+    expect(deletedAtMs - answered.sentAtMs!).toBeGreaterThanOrEqual(ttlMs - 20);
     // Soon after: the deadline is at most TTL past the last heartbeat sent (plus forwarding to the leader).
     const latencyMs = deletedAtMs - (Math.max(lastSent, lastAnswered) + ttlMs);
     expiryLatenciesMs.push(latencyMs);
