@@ -132,25 +132,28 @@ export function ctlBackground(endpoints: readonly string[], args: readonly strin
 }
 
 /**
- * Watch requests the members have received (their metrics), summed: a watch is registered once counted. Asks
- * again until every member answers: a member left out would make the sum too low.
+ * Watch requests the members have received (their metrics), summed: a watch is registered once counted. Fails
+ * if a member does not answer, since leaving it out would make the sum too low.
  */
+async function countWatchRequests(endpoints: readonly string[]): Promise<number> {
+  const counts = await Promise.all(
+    endpoints.map(async (endpoint) => {
+      const text = await fetch(`http://${endpoint}/metrics`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text());
+      const line = text.split('\n').find((l) => l.startsWith('synod_client_requests_total{op="watch"}'));
+      return line === undefined ? 0 : Number(line.split(' ')[1]);
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** The watch requests counted so far, asking again until every member answers. */
 export async function watchRequests(endpoints: readonly string[]): Promise<number> {
-  return waitFor('every member to report its watch requests', async () => {
-    const counts = await Promise.all(
-      endpoints.map(async (endpoint) => {
-        const text = await fetch(`http://${endpoint}/metrics`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text());
-        const line = text.split('\n').find((l) => l.startsWith('synod_client_requests_total{op="watch"}'));
-        return line === undefined ? 0 : Number(line.split(' ')[1]);
-      }),
-    );
-    return counts.reduce((a, b) => a + b, 0);
-  });
+  return waitFor('every member to report its watch requests', () => countWatchRequests(endpoints));
 }
 
 /** Waits until the members have received at least `count` watch requests in all. */
 export async function waitForWatchRequests(endpoints: readonly string[], count: number): Promise<void> {
-  await waitFor(`${count} watch requests`, async () => (await watchRequests(endpoints)) >= count || undefined, 15_000);
+  await waitFor(`${count} watch requests`, async () => (await countWatchRequests(endpoints)) >= count || undefined, 15_000);
 }
 
 /** A 3-member ensemble and a temp folder for one test file (after checking the binaries are built). */

@@ -16,7 +16,7 @@ const ttlMs = 1500;
 const survivingTtlMs = 3000;
 
 interface HolderEvent {
-  readonly event: 'ready' | 'beatSent' | 'beatAnswered' | 'expired';
+  readonly event: 'session' | 'ready' | 'beatSent' | 'beatAnswered' | 'jeopardy' | 'recovered' | 'expired';
   readonly atMs: number;
   readonly sessionId?: number;
   readonly path?: string;
