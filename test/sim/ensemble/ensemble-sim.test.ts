@@ -35,6 +35,12 @@ describe('whole-node simulation', () => {
     expect(second.steps).toBe(first.steps);
     expect((await simulateEnsemble({ seed: 12 })).traceHash).not.toBe(first.traceHash);
   });
+
+  it('starts a member once while it still recovers (seed 104767: a second start left a stopped member serving)', async () => {
+    // The heal restarted n3 while its restart after a crash was still reading its disk; the second incarnation lost
+    // the data directory's lock, and the first, later removed, could no longer be stopped: it kept its clients.
+    await expect(simulateEnsemble({ seed: 104767 })).resolves.toMatchObject({ clusterSize: 3 });
+  });
 });
 
 interface PlantedBugCase {
