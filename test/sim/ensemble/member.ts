@@ -100,13 +100,18 @@ export class SimMember {
     return this.member !== null;
   }
 
+  /** An incarnation exists: recovering from its disk, or running. */
+  get up(): boolean {
+    return this.owner !== null;
+  }
+
   /**
-   * Starts a new incarnation: recovery from the disk, then the runtime. An incarnation still recovering counts as
-   * started (its owner is set): a second start then would race it for the data directory's lock, and the loser
-   * would take the owner from the winner, which then could not be crashed or stopped (seed 104767).
+   * Starts a new incarnation: recovery from the disk, then the runtime. Not while one is still recovering: the two
+   * would race for the data directory's lock, and the loser would take the owner from the winner, which then could
+   * not be crashed or stopped (seed 104767).
    */
   async start(): Promise<void> {
-    if (this.owner !== null || this.broken !== null) return;
+    if (this.up || this.broken !== null) return;
     const { scheduler, random, settings } = this.context;
     const owner = new Owner(`${this.name}#${++this.incarnation}`);
     this.owner = owner;

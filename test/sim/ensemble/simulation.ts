@@ -282,7 +282,8 @@ class EnsembleRun {
   }
 
   private restart(member: SimMember): void {
-    if (member.running || !member.inCluster || member.broken !== null) return;
+    if (member.up && !member.running) this.trace(member.name, 'still recovering: no second start');
+    if (member.up || !member.inCluster || member.broken !== null) return;
     this.restarts++;
     void member.start();
   }
