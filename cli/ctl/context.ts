@@ -118,9 +118,10 @@ export function action<A extends unknown[]>(run: (context: Context, ...args: A) 
       const result = await run(context, ...(args.slice(0, -1) as A));
       status = typeof result === 'number' ? result : 0;
     } catch (error) {
-      const failure = await diagnose(context, withSubject(toCliError(error), context?.subject ?? null));
-      (context?.out ?? new Output(outputModeOf(command))).error(failure);
-      status = exitStatuses[failure.code];
+      const failure = withSubject(toCliError(error), context?.subject ?? null);
+      const diagnosed = context === null ? failure : await diagnose(context.globals, failure);
+      (context?.out ?? new Output(outputModeOf(command))).error(diagnosed);
+      status = exitStatuses[diagnosed.code];
     }
     await context?.close().catch(() => {});
     process.exitCode = status;
@@ -140,13 +141,15 @@ function outputModeOf(command: Command): OutputMode {
 
 /**
  * A timeout says little: ask the members over HTTP what they know, and report `no_leader` when those that
- * answer know no leader, or `unavailable` when none answers.
+ * answer know no leader, or `unavailable` when none answers. A `no_leader` answer gets the same diagnosis: when
+ * no leader is elected, a request's deadline may catch it waiting for the next retry (a timeout) or just after
+ * one more `no_leader` answer, and the report must not depend on which.
  */
-async function diagnose(context: Context | null, error: CliError): Promise<CliError> {
-  if (context === null || (error.code !== 'timeout' && error.code !== 'unavailable')) return error;
+export async function diagnose(globals: Pick<GlobalOptions, 'endpoints' | 'timeoutMs'>, error: CliError): Promise<CliError> {
+  if (error.code !== 'timeout' && error.code !== 'unavailable' && error.code !== 'no_leader') return error;
   // Only failures of requests to the cluster: a command's own verdict (endpoint status) stands.
   if (!(error.cause instanceof SynodError) && error.details['endpoints'] === undefined) return error;
-  const endpoints = context.globals.endpoints;
+  const endpoints = globals.endpoints;
   const statuses = await Promise.all(endpoints.map((endpoint) => fetchJson(`http://${endpoint}/status`, 1000)));
   const answered = statuses.filter((s): s is { member: string; leader: string | null } => s !== null && typeof s === 'object' && 'member' in s);
   if (answered.length === 0) return new CliError('unavailable', `no member answered at ${endpoints.join(', ')}`, 'check that the members run and that --endpoints (or SYNOD_ENDPOINTS) names them', { endpoints }, { cause: error });
@@ -156,7 +159,7 @@ async function diagnose(context: Context | null, error: CliError): Promise<CliEr
   }
   if (error.details['endpoints'] !== undefined) {
     // Connecting failed, yet members answer over HTTP and know a leader: they were too slow for --timeout.
-    return new CliError('timeout', `no answer within ${context.globals.timeoutMs} ms from ${endpoints.join(', ')}, though the members run`, 'raise --timeout', { endpoints }, { cause: error });
+    return new CliError('timeout', `no answer within ${globals.timeoutMs} ms from ${endpoints.join(', ')}, though the members run`, 'raise --timeout', { endpoints }, { cause: error });
   }
   return error;
 }
