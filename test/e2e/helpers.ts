@@ -72,6 +72,14 @@ export async function waitForConvergence(cluster: ProcessCluster, timeoutMs = 15
   );
 }
 
+/** Every member's `/status`, waiting (bounded) for a busy member to answer. */
+export function statusesOf(members: readonly ProcessMember[], timeoutMs = 10_000): Promise<MemberStatus[]> {
+  return waitFor('every member to answer /status', async () => {
+    const statuses = await Promise.all(members.map(statusOf));
+    return statuses.every((s) => s !== null) ? (statuses as MemberStatus[]) : undefined;
+  }, timeoutMs);
+}
+
 /** Every node under `path` (pre-order), read page by page from the client's member. */
 export async function readSubtree(client: Client, path: string, options: { serializable?: boolean } = {}): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();

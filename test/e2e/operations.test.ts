@@ -1,10 +1,10 @@
 // Proves that a 3-member and a 5-member ensemble of real processes elect a leader and serve every operation of
 // the API (tree, transactions, leases, watches, reads, cluster status, HTTP gateway) with the documented results.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CompactedError, text, type Client, type WatchEvent, type WatchItem } from '../../sdk/index.ts';
 import { ProcessCluster, waitFor } from './harness.ts';
-import { collect, connectTo, endpointOf, RawSocket, statusOf, type MemberStatus } from './helpers.ts';
+import { collect, connectTo, endpointOf, RawSocket, statusesOf, type MemberStatus } from './helpers.ts';
 
 const bytes = (value: string): Uint8Array => new TextEncoder().encode(value);
 const isEvent = (item: WatchItem): item is WatchEvent => item.type === 'create' || item.type === 'set' || item.type === 'delete';
@@ -32,6 +32,11 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
     await cluster?.stop();
   });
 
+  // A stalled disk on a busy machine may cost a leader its term between tests: each test starts from the current one.
+  beforeEach(async () => {
+    leaderName = await cluster.waitForLeader();
+  });
+
   const leader = () => cluster.member(leaderName);
 
   it('moves a client that reached a follower to the leader, which every member registered as its client address', async () => {
@@ -49,8 +54,7 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
   });
 
   it('elects exactly one leader that every member names, with every member voting', async () => {
-    const statuses = (await Promise.all(cluster.members.map(statusOf))) as MemberStatus[];
-    expect(statuses.every((s) => s !== null)).toBe(true);
+    const statuses = await statusesOf(cluster.members);
     expect(statuses.filter((s) => s.role === 'leader').map((s) => s.member)).toEqual([leaderName]);
     expect(new Set(statuses.map((s) => s.leader))).toEqual(new Set([leaderName]));
     expect(new Set(statuses.map((s) => s.term)).size).toBe(1);
@@ -233,26 +237,26 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
   });
 
   it('grants leases, keeps them alive, reports time to live with keys, lists them, and revokes in one revision', async () => {
-    const lease = await client.grantLease(1200);
-    expect(lease.ttlMs).toBe(1200);
+    const lease = await client.grantLease(3000);
+    expect(lease.ttlMs).toBe(3000);
     await client.create('/ops/lease/one', '1', { parents: true, mode: 'ephemeral', leaseId: lease.leaseId });
     await client.create('/ops/lease/two', '2', { mode: 'ephemeral', leaseId: lease.leaseId });
     expect((await client.leases()).map((l) => l.leaseId)).toContain(lease.leaseId);
     const ttl = await client.leaseTimeToLive(lease.leaseId, { keys: true });
-    expect(ttl).toMatchObject({ ttlMs: 1200, kind: 'lease', keys: ['/ops/lease/one', '/ops/lease/two'] });
+    expect(ttl).toMatchObject({ ttlMs: 3000, kind: 'lease', keys: ['/ops/lease/one', '/ops/lease/two'] });
     // The leader keeps the deadlines: it reports the time remaining.
     const atLeader = await connectTo([endpointOf(leader())]);
     try {
       const remaining = (await atLeader.leaseTimeToLive(lease.leaseId)).remainingMs;
       expect(remaining).not.toBeNull();
       expect(remaining!).toBeGreaterThan(0);
-      expect(remaining!).toBeLessThanOrEqual(1200);
+      expect(remaining!).toBeLessThanOrEqual(3000);
     } finally {
       await atLeader.close();
     }
 
-    // Kept alive for twice its TTL, the lease and its nodes stay.
-    const keptUntil = Date.now() + 2400;
+    // Kept alive for one and a half times its TTL, the lease and its nodes stay.
+    const keptUntil = Date.now() + 4500;
     while (Date.now() < keptUntil) {
       await client.keepAliveLease(lease.leaseId);
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -395,7 +399,7 @@ describe.each([3, 5])('a %i-member ensemble', (size) => {
       try {
         const stale = await loneReader.get('/ops/cas', { serializable: true });
         expect(text(stale.data)).toBe('round-2');
-        await expect(loneReader.get('/ops/cas', { timeoutMs: 800 })).rejects.toMatchObject({ code: expect.stringMatching(/^(timeout|no_leader|unavailable)$/) });
+        await expect(loneReader.get('/ops/cas', { timeoutMs: 800 })).rejects.toMatchObject({ code: expect.stringMatching(/^(timeout|no_leader|leader_changed|unavailable)$/) });
         await waitFor('the lone member to report itself unhealthy', async () => (await fetch(`http://${endpointOf(lone)}/health`)).status === 503, 5000);
       } finally {
         for (const m of paused) cluster.signal(m.name, 'SIGCONT');

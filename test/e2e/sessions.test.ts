@@ -116,7 +116,7 @@ describe('sessions', () => {
     const latencyMs = deletedAtMs - (Math.max(lastSent, lastAnswered) + ttlMs);
     expiryLatenciesMs.push(latencyMs);
     sinceLastAnsweredMs.push(deletedAtMs - lastAnswered);
-    expect(latencyMs).toBeLessThan(750);
+    expect(latencyMs).toBeLessThan(ttlMs); // well before a second TTL, with room for a stalled disk
     expect(await observer.exists(path)).toBeNull();
     return holder;
   }
